@@ -1,0 +1,89 @@
+# Open Event Server in C: build, run, test.
+# `make run` and `make test` are the two commands a fresh machine needs; both
+# install what is missing first (scripts/deps.sh, idempotent).
+
+PKGS      := libevent libevent_pthreads libpq json-c
+CC        ?= cc
+CSTD      := -std=c11 -D_GNU_SOURCE
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
+OPT       ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
+
+SRCS := $(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c)
+BUILD ?= build/release
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+BIN  ?= open-event-server
+
+# Unit tests: test/unit/test_<module>.c links the module(s) it names in
+# UNIT_DEPS_<module> (default: src/core/<module>.c).
+UNIT_SRCS := $(wildcard test/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
+UNIT_DEPS_router  := src/core/router.c
+UNIT_DEPS_query   := src/core/query.c
+UNIT_DEPS_jsonapi := src/core/jsonapi.c src/core/query.c
+UNIT_DEPS_config  := src/core/config.c src/core/log.c src/core/cidr.c
+UNIT_DEPS_cidr    := src/core/cidr.c
+UNIT_DEPS_pg_pool := src/core/pg_pool.c src/core/log.c
+
+.PHONY: all deps run test unit integration asan valgrind bench format format-check clean docs
+
+all: $(BIN)
+
+$(BIN): $(OBJS)
+	$(CC) $(CFLAGS_ALL) -o $@ $(OBJS) $(LDLIBS_ALL)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+-include $(OBJS:.o=.d)
+
+$(BUILD)/test/test_%: test/unit/test_%.c $(SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< \
+		$(or $(UNIT_DEPS_$*),src/core/$*.c) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	@bash scripts/deps.sh
+
+# Starts a private PostgreSQL when DATABASE_URL is unset, then the server.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/run.sh
+
+# Everything, with real services: unit tests, then integration tests.
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@BIN=./$(BIN) UNIT_DIR=$(BUILD)/test bash scripts/test.sh
+
+# The same suites under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/open-event-server \
+		OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		build/asan/open-event-server unit-bins
+	@BIN=build/asan/open-event-server UNIT_DIR=build/asan/test SANITIZED=1 \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 bash scripts/test.sh
+
+# The integration suite with the server under valgrind.
+valgrind: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@BIN=./$(BIN) UNIT_DIR=$(BUILD)/test VALGRIND=1 bash scripts/test.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=./$(BIN) bash bench/run.sh
+
+FORMAT_FILES = $(shell find src test/unit -name '*.[ch]')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build $(BIN)

@@ -1,0 +1,35 @@
+/*
+ * jsonapi: JSON:API 1.0 document building with json-c: the top-level
+ * envelope, error documents, pagination links and the media-type rules.
+ * Pure: no I/O. Every returned json_object is owned by the caller.
+ */
+#ifndef OES_JSONAPI_H
+#define OES_JSONAPI_H
+
+#include <json-c/json.h>
+
+#include "core/query.h"
+
+#define JSONAPI_MEDIA_TYPE "application/vnd.api+json"
+
+/* The reason phrase for an HTTP status ("Not Found"); "Error" if unknown. */
+const char *jsonapi_status_title(int status);
+
+/* {"errors":[{"status":"404","title":...,"detail":...,"source":{...}}],
+ *  "jsonapi":{"version":"1.0"}}; detail/pointer/parameter may be NULL. */
+struct json_object *jsonapi_error_doc(int status, const char *detail, const char *pointer,
+				      const char *parameter);
+
+/* {"jsonapi":{"version":"1.0"}} plus data when given (takes ownership). */
+struct json_object *jsonapi_doc(struct json_object *data);
+
+/* Adds "links" (self, first, last, prev, next) and "meta":{"count"} to a
+ * list document. size 0 means everything on one page. */
+void jsonapi_add_paging(struct json_object *doc, const char *path, const struct query *q,
+			long count, long number, long size);
+
+/* Content negotiation of JSON:API 1.0 for a request's Content-Type (NULL when
+ * there is no body) and Accept headers: 0 acceptable, 415 or 406. */
+int jsonapi_check_media(const char *content_type, int has_body, const char *accept);
+
+#endif

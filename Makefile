@@ -14,7 +14,8 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
 
 SRCS := $(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c)
 BUILD ?= build/release
-OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+SQLS := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
+OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o
 BIN  ?= open-event-server
 
 # Unit tests: test/unit/test_<module>.c links the module(s) it names in
@@ -38,6 +39,13 @@ $(BIN): $(OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/migrations.c: $(SQLS) scripts/embed-sql.sh
+	@mkdir -p $(dir $@)
+	bash scripts/embed-sql.sh $@ $(SQLS)
+
+$(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 -include $(OBJS:.o=.d)
 

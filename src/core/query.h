@@ -14,15 +14,20 @@ struct query_param {
 
 struct query {
 	struct query_param *items; /* owned array, in order of appearance */
-	size_t n;                  /* number of items */
+	size_t n;		   /* number of items */
+	char *bad;		   /* after a failed query_parse: the offending key, owned */
 };
 
-/* Decodes "a=1&b=%20x+y" ('+' is a space). NULL or "" gives an empty query.
- * Returns -1 on a malformed escape or an embedded NUL (%00), after freeing
- * what it built; *bad_key (if not NULL) then names the offending key. */
+/* Decodes "a=1&b=%20x+y" ('+' is a space). NULL or "" gives an empty query;
+ * "k" gives value ""; empty pairs ("a=1&&b=2") are skipped. Returns -1 on a
+ * malformed escape ("%zz", "%4") or an embedded NUL (%00), after freeing the
+ * pairs it built; *bad_key (if not NULL) then names the offending key
+ * (decoded, or as sent when the key itself is malformed) and points to
+ * q->bad. Call query_free after either outcome (it frees q->bad too). */
 int query_parse(struct query *q, const char *qs, const char **bad_key);
 /* The first value for key, or NULL. */
 const char *query_get(const struct query *q, const char *key);
+/* Frees everything q owns and empties it; safe to call twice. */
 void query_free(struct query *q);
 
 /* Reads page[size] (default 20) and page[number] (default 1).

@@ -25,30 +25,37 @@ enum router_method {
 
 enum router_result { ROUTER_FOUND, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };
 
-#define ROUTER_MAX_PARAMS 4
+#define ROUTER_MAX_PARAMS   4
 #define ROUTER_MAX_SEGMENTS 8
 
 struct req_ctx;
 typedef void (*route_handler)(struct req_ctx *ctx);
 
 struct route {
-	int methods;           /* mask of enum router_method */
+	int methods;	       /* mask of enum router_method */
 	const char *pattern;   /* e.g. "/v1/events/{event_id}" */
 	route_handler handler; /* called with the request context */
 	const void *udata;     /* handler data, e.g. a resource descriptor */
+	int flags;             /* enum route_flags */
+};
+
+enum route_flags {
+	ROUTE_JSONAPI = 1 << 0, /* JSON:API media-type rules apply */
+	ROUTE_UPLOAD = 1 << 1,  /* body limit UPLOAD_MAX_BYTES instead of BODY_MAX_BYTES */
 };
 
 struct route_param {
-	const char *name;  /* capture name without braces, points into the pattern */
-	long long id;      /* the integer, when !is_ident */
-	char ident[9];     /* the identifier (lower-cased), when is_ident */
-	int is_ident;      /* 1 when an {event_id} matched an identifier */
+	const char *name; /* capture name without braces, NUL-terminated; points into the
+			   * router's copy of the pattern (valid while the router lives) */
+	long long id;	  /* the integer, when !is_ident */
+	char ident[9];	  /* the identifier (lower-cased), when is_ident */
+	int is_ident;	  /* 1 when an {event_id} matched an identifier */
 };
 
 struct route_match {
-	const struct route *route;                   /* matched route (FOUND) */
-	int allowed;                                 /* methods of every route matching the path */
-	int nparams;                                 /* captures filled */
+	const struct route *route; /* matched route (FOUND) */
+	int allowed;		   /* methods of every route matching the path */
+	int nparams;		   /* captures filled */
 	struct route_param params[ROUTER_MAX_PARAMS];
 };
 
@@ -60,7 +67,13 @@ void router_free(struct router *r);
 /* Adds a route; the route struct is copied, its strings are not (static). 0/-1. */
 int router_add(struct router *r, const struct route *route);
 /* Matches `path` (without query string) for `method` (one enum bit). HEAD
- * matches GET routes. Fills m; returns enum router_result. */
+ * matches GET routes. Fills m; returns enum router_result. When several
+ * routes match and allow the method, the one with the most literal segments
+ * wins, then the one added first. m->allowed (FOUND and METHOD_NOT_ALLOWED)
+ * is the union of the matching routes' methods plus HEAD (when GET is in it)
+ * and OPTIONS, ready for an Allow header; an OPTIONS request on a path whose
+ * routes do not list OPTIONS gives METHOD_NOT_ALLOWED, which the caller may
+ * answer as a preflight. Never allocates. */
 int router_match(const struct router *r, int method, const char *path, struct route_match *m);
 /* Writes "GET, POST" for a mask into buf (always NUL-terminated). */
 void router_allow_header(int mask, char *buf, size_t len);

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# deps.sh: install what building, running and testing the server needs.
+#
+# Idempotent and fast when nothing is missing (one dpkg-query call, no network).
+# Missing Debian packages are installed with apt-get (as root, no prompts); when
+# package.json exists, npm packages are installed from the committed
+# package-lock.json with `npm ci` whenever node_modules is missing or older
+# than the lockfile. Not root and something missing: says what to run, exits 1.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+PACKAGES=(
+	build-essential pkg-config
+	libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev
+	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev
+	postgresql-15 postgresql-client-15 redis-server
+	wrk python3 curl procps util-linux clang-format valgrind
+)
+# Node.js may come from elsewhere (e.g. NodeSource); only fall back to
+# Debian's packages when there is no `node` at all.
+if ! command -v node >/dev/null 2>&1; then
+	PACKAGES+=(nodejs npm)
+elif [[ -f "$ROOT/package.json" ]] && ! command -v npm >/dev/null 2>&1; then
+	PACKAGES+=(npm)
+fi
+
+say() { printf 'deps: %s\n' "$*" >&2; }
+
+# Installed means dpkg status "ii"; unknown packages print nothing.
+missing_packages() {
+	local -A ok=()
+	local status name p
+	while read -r status name; do
+		[[ $status == ii ]] && ok[${name%%:*}]=1
+	done < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+	for p in "${PACKAGES[@]}"; do
+		[[ -n ${ok[$p]:-} ]] || printf '%s\n' "$p"
+	done
+}
+
+mapfile -t MISSING < <(missing_packages)
+
+if ((${#MISSING[@]} > 0)); then
+	if [[ $(id -u) -ne 0 ]]; then
+		say "missing Debian packages: ${MISSING[*]}"
+		say "install them with:"
+		say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${MISSING[*]}"
+		exit 1
+	fi
+	say "installing: ${MISSING[*]}"
+	export DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${MISSING[@]}" </dev/null >&2
+	mapfile -t STILL < <(missing_packages)
+	if ((${#STILL[@]} > 0)); then
+		say "still missing after apt-get install: ${STILL[*]}"
+		exit 1
+	fi
+fi
+
+# npm packages, pinned by the committed lockfile.
+if [[ -f "$ROOT/package.json" ]]; then
+	cd "$ROOT"
+	stamp=node_modules/.oes-deps-stamp
+	if [[ ! -f package-lock.json ]]; then
+		say "package.json has no committed package-lock.json; run 'npm install' and commit the lockfile"
+		exit 1
+	fi
+	if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]]; then
+		say "npm ci"
+		npm ci --no-audit --no-fund --loglevel=error </dev/null >&2
+		touch "$stamp"
+	fi
+fi

@@ -1,0 +1,166 @@
+/*
+ * jsonapi: builds JSON:API 1.0 envelopes, error documents and pagination
+ * links, and applies the media-type rules of content negotiation.
+ * Pure functions over json-c objects; the caller owns what they return.
+ */
+#include "core/jsonapi.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct status_title {
+	int status;
+	const char *title;
+};
+
+static const struct status_title titles[] = {
+	{400, "Bad Request"},
+	{401, "Unauthorized"},
+	{403, "Forbidden"},
+	{404, "Not Found"},
+	{405, "Method Not Allowed"},
+	{406, "Not Acceptable"},
+	{409, "Conflict"},
+	{413, "Payload Too Large"},
+	{415, "Unsupported Media Type"},
+	{422, "Unprocessable Entity"},
+	{429, "Too Many Requests"},
+	{500, "Internal Server Error"},
+	{501, "Not Implemented"},
+	{502, "Bad Gateway"},
+	{503, "Service Unavailable"},
+	{504, "Gateway Timeout"},
+};
+
+const char *jsonapi_status_title(int status)
+{
+	for (size_t i = 0; i < sizeof(titles) / sizeof(titles[0]); i++)
+		if (titles[i].status == status)
+			return titles[i].title;
+	return "Error";
+}
+
+static struct json_object *version_object(void)
+{
+	struct json_object *v = json_object_new_object();
+	json_object_object_add(v, "version", json_object_new_string("1.0"));
+	return v;
+}
+
+struct json_object *jsonapi_doc(struct json_object *data)
+{
+	struct json_object *doc = json_object_new_object();
+	if (data)
+		json_object_object_add(doc, "data", data);
+	json_object_object_add(doc, "jsonapi", version_object());
+	return doc;
+}
+
+struct json_object *jsonapi_error_doc(int status, const char *detail, const char *pointer,
+				      const char *parameter)
+{
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	struct json_object *err = json_object_new_object();
+	json_object_object_add(err, "status", json_object_new_string(code));
+	json_object_object_add(err, "title", json_object_new_string(jsonapi_status_title(status)));
+	if (detail)
+		json_object_object_add(err, "detail", json_object_new_string(detail));
+	if (pointer || parameter) {
+		struct json_object *src = json_object_new_object();
+		if (pointer)
+			json_object_object_add(src, "pointer", json_object_new_string(pointer));
+		if (parameter)
+			json_object_object_add(src, "parameter", json_object_new_string(parameter));
+		json_object_object_add(err, "source", src);
+	}
+	struct json_object *errors = json_object_new_array();
+	json_object_array_add(errors, err);
+	struct json_object *doc = json_object_new_object();
+	json_object_object_add(doc, "errors", errors);
+	json_object_object_add(doc, "jsonapi", version_object());
+	return doc;
+}
+
+static void add_link(struct json_object *links, const char *name, const char *path,
+		     const struct query *q, long number, long size)
+{
+	size_t need = query_link(NULL, 0, path, q, number, size) + 1;
+	char *buf = malloc(need);
+	if (!buf)
+		return;
+	query_link(buf, need, path, q, number, size);
+	json_object_object_add(links, name, json_object_new_string(buf));
+	free(buf);
+}
+
+void jsonapi_add_paging(struct json_object *doc, const char *path, const struct query *q,
+			long count, long number, long size)
+{
+	struct json_object *links = json_object_new_object();
+	long last = size > 0 ? (count + size - 1) / size : 1;
+	if (last < 1)
+		last = 1;
+	add_link(links, "self", path, q, number, size);
+	add_link(links, "first", path, q, 1, size);
+	add_link(links, "last", path, q, last, size);
+	if (number > 1)
+		add_link(links, "prev", path, q, number - 1 <= last ? number - 1 : last, size);
+	if (number < last)
+		add_link(links, "next", path, q, number + 1, size);
+	json_object_object_add(doc, "links", links);
+	struct json_object *meta = json_object_new_object();
+	json_object_object_add(meta, "count", json_object_new_int64(count));
+	json_object_object_add(doc, "meta", meta);
+}
+
+/* Whether [s, s+len) (trimmed) is the JSON:API media type, and whether
+ * parameters follow it. Returns 1 if it is the media type. */
+static int is_jsonapi_type(const char *s, size_t len, int *has_params)
+{
+	while (len > 0 && isspace((unsigned char)*s))
+		s++, len--;
+	size_t mlen = strlen(JSONAPI_MEDIA_TYPE);
+	if (len < mlen || strncasecmp(s, JSONAPI_MEDIA_TYPE, mlen) != 0)
+		return 0;
+	const char *rest = s + mlen;
+	size_t rlen = len - mlen;
+	while (rlen > 0 && isspace((unsigned char)*rest))
+		rest++, rlen--;
+	if (rlen > 0 && *rest != ';')
+		return 0; /* e.g. application/vnd.api+jsonx */
+	*has_params = rlen > 0;
+	return 1;
+}
+
+int jsonapi_check_media(const char *content_type, int has_body, const char *accept)
+{
+	if (has_body) {
+		int params = 0;
+		if (!content_type ||
+		    !is_jsonapi_type(content_type, strlen(content_type), &params) || params)
+			return 415;
+	}
+	if (accept && *accept) {
+		int seen = 0, plain = 0;
+		const char *p = accept;
+		while (*p) {
+			const char *end = strchr(p, ',');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+			int params = 0;
+			if (is_jsonapi_type(p, len, &params)) {
+				seen = 1;
+				if (!params)
+					plain = 1;
+			}
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+		if (seen && !plain)
+			return 406;
+	}
+	return 0;
+}

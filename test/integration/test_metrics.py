@@ -1,0 +1,52 @@
+"""GET /metrics: Prometheus text."""
+
+from helpers import eq, expect, get_metrics, metric, seed_event
+
+
+def requests_total(samples, status, route_part):
+    return sum(v for n, l, v in samples
+               if n == "oes_http_requests_total" and l.get("status") == status and route_part in l.get("route", ""))
+
+
+def test_metrics_format_and_series(h):
+    samples, text, hd = get_metrics(h)
+    ct = hd.get("content-type", "")
+    expect(ct.replace(" ", "").startswith("text/plain;version=0.0.4"),
+           "GET /metrics: Content-Type %r, expected text/plain; version=0.0.4" % ct)
+    expect(hd.get("x-request-id"), "GET /metrics: no X-Request-Id")
+    names = {n for n, _, _ in samples}
+    for name in ("oes_http_request_duration_seconds_bucket", "oes_pg_pool_busy", "oes_pg_pool_queued",
+                 "oes_pg_pool_failures_total", "oes_req_ctx_live"):
+        expect(name in names, "GET /metrics: no %s series" % name)
+    for line in ("# TYPE oes_http_requests_total counter", "# TYPE oes_http_request_duration_seconds histogram"):
+        expect(line in text.splitlines(), "GET /metrics: no line %r" % line)
+    # one live request context: the metrics request itself
+    live = metric(samples, "oes_req_ctx_live")
+    expect(live in (0, 1), "GET /metrics on an idle server: oes_req_ctx_live = %r" % live)
+    eq(metric(samples, "oes_pg_pool_queued"), 0, "idle server: oes_pg_pool_queued")
+    for n, l, v in samples:
+        if n == "oes_http_requests_total":
+            expect(set(l) >= {"route", "status"}, "oes_http_requests_total without route/status labels: %r" % l)
+    # histogram: cumulative buckets ending in +Inf == _count
+    buckets = [(l, v) for n, l, v in samples if n == "oes_http_request_duration_seconds_bucket"]
+    expect(any(l.get("le") == "+Inf" for l, _ in buckets), "histogram without le=\"+Inf\" bucket")
+
+
+def test_request_counters_increase(h):
+    ev = seed_event(h)
+    before, _, _ = get_metrics(h)
+    for _ in range(3):
+        eq(h.request("GET", "/v1/events/%d" % ev["id"])[0], 200, "GET /v1/events/{id}")
+    for _ in range(2):
+        eq(h.request("GET", "/v1/nope")[0], 404, "GET /v1/nope")
+    eq(h.request("DELETE", "/v1/events")[0], 405, "DELETE /v1/events")
+    after, text, _ = get_metrics(h)
+    d200 = requests_total(after, "200", "events") - requests_total(before, "200", "events")
+    eq(d200, 3, "oes_http_requests_total{route~events,status=200} increase after 3 detail GETs")
+    d404 = requests_total(after, "404", "") - requests_total(before, "404", "")
+    eq(d404, 2, "oes_http_requests_total{status=404} increase after 2 unknown paths")
+    d405 = requests_total(after, "405", "") - requests_total(before, "405", "")
+    eq(d405, 1, "oes_http_requests_total{status=405} increase after DELETE /v1/events")
+    inf_before = sum(v for n, l, v in before if n == "oes_http_request_duration_seconds_bucket" and l.get("le") == "+Inf")
+    inf_after = sum(v for n, l, v in after if n == "oes_http_request_duration_seconds_bucket" and l.get("le") == "+Inf")
+    expect(inf_after - inf_before >= 6, "latency histogram +Inf buckets grew by %r after 7 requests" % (inf_after - inf_before))

@@ -54,7 +54,17 @@ $(BUILD)/test/test_%: test/unit/test_%.c $(SRCS)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< \
 		$(or $(UNIT_DEPS_$*),src/core/$*.c) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
-unit-bins: $(UNIT_BINS)
+# Tests of modules against a real PostgreSQL (run by the integration harness
+# with DATABASE_URL set): test/db/db_<name>.c links UNIT_DEPS_<name>.
+DB_SRCS := $(wildcard test/db/db_*.c)
+DB_BINS := $(DB_SRCS:test/db/%.c=$(BUILD)/test/%)
+
+$(BUILD)/test/db_%: test/db/db_%.c $(SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags cmocka) -o $@ $< \
+		$(UNIT_DEPS_$*) $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+unit-bins: $(UNIT_BINS) $(DB_BINS)
 
 deps:
 	@bash scripts/deps.sh
@@ -87,7 +97,7 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@BIN=./$(BIN) bash bench/run.sh
 
-FORMAT_FILES = $(shell find src test/unit -name '*.[ch]')
+FORMAT_FILES = $(shell find src test/unit test/db -name '*.[ch]')
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

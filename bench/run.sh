@@ -255,13 +255,13 @@ wrk_case() {
 
 	printf '  %-14s ' "$name" >&2
 	if ((WARMUP > 0)); then
-		timeout "$tmo" "${cmd[@]}" -d"${WARMUP}s" "$url" >"$WORK/$name.warmup.out" 2>&1 ||
+		timeout --foreground "$tmo" "${cmd[@]}" -d"${WARMUP}s" "$url" >"$WORK/$name.warmup.out" 2>&1 ||
 			{ cat "$WORK/$name.warmup.out" >&2; check_server "during the warm-up of $name"; die "wrk failed (warm-up of $name)"; }
 		check_server "during the warm-up of $name"
 	fi
 	local runs=() i line
 	for ((i = 1; i <= REPEAT; i++)); do
-		timeout "$tmo" "${cmd[@]}" -d"${DURATION}s" "$url" >"$WORK/$name.$i.out" 2>&1 ||
+		timeout --foreground "$tmo" "${cmd[@]}" -d"${DURATION}s" "$url" >"$WORK/$name.$i.out" 2>&1 ||
 			{ cat "$WORK/$name.$i.out" >&2; check_server "during $name"; die "wrk failed ($name)"; }
 		check_server "during $name"
 		line=$(parse_wrk "$WORK/$name.$i.out") ||
@@ -292,13 +292,13 @@ pgbench_case() {
 	local tmo=$((DURATION + WARMUP + 60))
 	printf '  %-14s ' "$name" >&2
 	if ((WARMUP > 0)); then
-		timeout "$tmo" "${cmd[@]}" -T "$WARMUP" "$conninfo" >"$WORK/$name.warmup.out" 2>&1 ||
+		timeout --foreground "$tmo" "${cmd[@]}" -T "$WARMUP" "$conninfo" >"$WORK/$name.warmup.out" 2>&1 ||
 			{ cat "$WORK/$name.warmup.out" >&2; die "pgbench failed (warm-up)"; }
 	fi
 	local runs=() i f tps avg failed reqs line
 	for ((i = 1; i <= REPEAT; i++)); do
 		f=$WORK/$name.$i.out
-		timeout "$tmo" "${cmd[@]}" -T "$DURATION" "$conninfo" >"$f" 2>&1 ||
+		timeout --foreground "$tmo" "${cmd[@]}" -T "$DURATION" "$conninfo" >"$f" 2>&1 ||
 			{ cat "$f" >&2; die "pgbench failed"; }
 		tps=$(awk '/^tps = / { print $3; exit }' "$f")
 		avg=$(awk '/^latency average = / { print $4; exit }' "$f")

@@ -70,6 +70,9 @@ void log_msg(int level, const char *reqid, const char *fmt, ...)
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
+	for (size_t i = 0; i < n; i++) /* one event, one line */
+		if (msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t')
+			msg[i] = ' ';
 	timestamp(ts, sizeof(ts));
 	flockfile(stderr);
 	if (log_json) {

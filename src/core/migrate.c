@@ -23,6 +23,11 @@ static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
 	return ok ? 0 : -1;
 }
 
+static void quiet_notice(void *arg, const char *msg)
+{
+	(void)arg, (void)msg;
+}
+
 static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
 {
 	PGconn *c = PQconnectdb(conninfo);
@@ -31,7 +36,7 @@ static PGconn *connect_db(const char *conninfo, char *err, size_t errlen)
 		PQfinish(c);
 		return NULL;
 	}
-	PQsetNoticeProcessor(c, NULL, NULL);
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
 	return c;
 }
 

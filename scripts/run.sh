@@ -5,7 +5,8 @@
 # on port ${PGPORT_PRIVATE:-54329} (scripts/pgctl.sh) and stops it again when
 # the server exits. Without SECRET_KEY it uses ./var/secret_key, generated
 # once. Then it applies the migrations and runs `open-event-server serve "$@"`.
-# Ctrl-C / SIGTERM / SIGHUP are forwarded to the server, which drains and exits.
+# Ctrl-C, SIGTERM and SIGHUP stop the server (it drains and exits 0), then
+# the private PostgreSQL.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +22,7 @@ say() { printf 'run: %s\n' "$*" >&2; }
 
 pg_started=0
 server_pid=
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
 	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -TERM "$server_pid" 2>/dev/null || true
@@ -59,12 +61,12 @@ fi
 "$BIN" migrate
 
 # The server runs in its own session so that a Ctrl-C in the terminal reaches
-# only this script, which forwards exactly one signal; the server then drains
-# its requests and exits 0, and the EXIT trap stops PostgreSQL.
-forward() { kill "-$1" "$server_pid" 2>/dev/null || true; }
-trap 'forward INT' INT
-trap 'forward TERM' TERM
-trap 'forward TERM' HUP
+# only this script, which forwards exactly one signal: SIGTERM, as a child
+# started in the background of a script begins with SIGINT ignored. The server
+# drains its requests and exits 0; then the EXIT trap stops PostgreSQL.
+# shellcheck disable=SC2317 # called from traps
+forward() { kill -TERM "$server_pid" 2>/dev/null || true; }
+trap forward INT TERM HUP
 setsid "$BIN" serve "$@" &
 server_pid=$!
 

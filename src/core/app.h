@@ -12,10 +12,10 @@ struct router;
 
 struct app {
 	struct event_base *base; /* the one loop of this process */
-	struct evdns_base *dns;  /* asynchronous resolver */
-	struct pg_pool *pg;      /* database connections */
-	struct router *router;   /* route table */
-	int shutting_down;       /* SIGTERM/SIGINT received */
+	struct evdns_base *dns;	 /* asynchronous resolver */
+	struct pg_pool *pg;	 /* database connections */
+	struct router *router;	 /* route table */
+	int shutting_down;	 /* SIGTERM/SIGINT received */
 };
 
 extern struct app app;

@@ -9,14 +9,14 @@
 #include <sys/socket.h>
 
 struct cidr {
-	int family;              /* AF_INET or AF_INET6 */
-	unsigned char addr[16];  /* network address, family-sized prefix used */
-	int bits;                /* prefix length */
+	int family;		/* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network address, family-sized prefix used */
+	int bits;		/* prefix length */
 };
 
 struct cidr_list {
 	struct cidr *items; /* owned array */
-	size_t n;           /* number of items */
+	size_t n;	    /* number of items */
 };
 
 /* Parses "10.0.0.0/8, ::1" (a bare address means a host). 0 or -1. */

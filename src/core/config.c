@@ -27,55 +27,53 @@ enum setting_kind {
 };
 
 struct setting {
-	const char *name;  /* environment variable */
-	int kind;          /* enum setting_kind */
-	void *target;      /* field of cfg */
-	const char *def;   /* default as text; NULL: unset */
-	long min, max;     /* bounds for numbers */
-	const char *help;  /* one line for --help */
+	const char *name; /* environment variable */
+	int kind;	  /* enum setting_kind */
+	void *target;	  /* field of cfg */
+	const char *def;  /* default as text; NULL: unset */
+	long min, max;	  /* bounds for numbers */
+	const char *help; /* one line for --help */
 };
 
 #define MIB (1024L * 1024L)
 
 static const struct setting settings[] = {
-	{"HOST", SET_STR, &cfg.host, "127.0.0.1", 0, 0, "address to listen on"},
-	{"PORT", SET_INT, &cfg.port, "8080", 1, 65535, "TCP port to listen on"},
-	{"PUBLIC_URL", SET_STR, &cfg.public_url, NULL, 0, 0,
-	 "absolute base URL of this server (default http://HOST:PORT)"},
-	{"DATABASE_URL", SET_STR, &cfg.database_url, NULL, 0, 0,
-	 "PostgreSQL URL or conninfo (make run starts a private cluster when unset)"},
-	{"WORKERS", SET_INT, &cfg.workers, "1", 1, 256,
-	 "worker processes sharing the port (also --workers N)"},
-	{"PG_POOL_SIZE", SET_INT, &cfg.pg_pool_size, "2", 1, 256,
-	 "PostgreSQL connections per worker"},
-	{"PG_PIPELINE", SET_BOOL, &cfg.pg_pipeline, "on", 0, 0,
-	 "pipeline mode: batch independent reads on one connection (on|off)"},
-	{"PG_QUEUE_MAX", SET_INT, &cfg.pg_queue_max, "4096", 1, 1000000,
-	 "queries waiting for a connection before new ones get 503"},
-	{"PG_STATEMENT_TIMEOUT_MS", SET_INT, &cfg.pg_statement_timeout_ms, "10000", 0, 3600000,
-	 "statement_timeout of every connection (0: none)"},
-	{"REQUEST_TIMEOUT_MS", SET_INT, &cfg.request_timeout_ms, "30000", 10, 3600000,
-	 "deadline of a request, then 504"},
-	{"BODY_MAX_BYTES", SET_LONG, &cfg.body_max_bytes, "1048576", 1024, 1024 * MIB,
-	 "largest request body outside uploads, then 413"},
-	{"UPLOAD_MAX_BYTES", SET_LONG, &cfg.upload_max_bytes, "20971520", 1024, 4096 * MIB,
-	 "largest uploaded file, then 413"},
-	{"MAX_PAGE_SIZE", SET_INT, &cfg.max_page_size, "1000", 1, 1000000,
-	 "largest page[size] of a list"},
-	{"SECRET_KEY", SET_STR, &cfg.secret_key, NULL, 0, 0,
-	 "key signing tokens, at least 32 bytes (required; make run generates one)"},
-	{"JWT_TTL_S", SET_INT, &cfg.jwt_ttl_s, "86400", 60, 365 * 86400,
-	 "lifetime of access tokens in seconds"},
-	{"TRUSTED_PROXIES", SET_CIDRS, &cfg.trusted_proxies, "", 0, 0,
-	 "comma-separated CIDRs of proxies whose X-Forwarded-For is believed"},
-	{"LOG_LEVEL", SET_LEVEL, &cfg.log_level, "info", 0, 0, "debug|info|warn|error"},
-	{"LOG_FORMAT", SET_FORMAT, &cfg.log_format, "text", 0, 0, "text|json"},
-	{"SHUTDOWN_GRACE_MS", SET_INT, &cfg.shutdown_grace_ms, "10000", 0, 600000,
-	 "on SIGTERM/SIGINT, time given to requests in flight"},
-	{"LISTEN_BACKLOG", SET_INT, &cfg.listen_backlog, "1024", 16, 65535,
-	 "listen(2) backlog"},
-	{"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
-	 "directory of the rendered API documentation served at /docs"},
+    {"HOST", SET_STR, &cfg.host, "127.0.0.1", 0, 0, "address to listen on"},
+    {"PORT", SET_INT, &cfg.port, "8080", 1, 65535, "TCP port to listen on"},
+    {"PUBLIC_URL", SET_STR, &cfg.public_url, NULL, 0, 0,
+     "absolute base URL of this server (default http://HOST:PORT)"},
+    {"DATABASE_URL", SET_STR, &cfg.database_url, NULL, 0, 0,
+     "PostgreSQL URL or conninfo (make run starts a private cluster when unset)"},
+    {"WORKERS", SET_INT, &cfg.workers, "1", 1, 256,
+     "worker processes sharing the port (also --workers N)"},
+    {"PG_POOL_SIZE", SET_INT, &cfg.pg_pool_size, "2", 1, 256, "PostgreSQL connections per worker"},
+    {"PG_PIPELINE", SET_BOOL, &cfg.pg_pipeline, "on", 0, 0,
+     "pipeline mode: batch independent reads on one connection (on|off)"},
+    {"PG_QUEUE_MAX", SET_INT, &cfg.pg_queue_max, "4096", 1, 1000000,
+     "queries waiting for a connection before new ones get 503"},
+    {"PG_STATEMENT_TIMEOUT_MS", SET_INT, &cfg.pg_statement_timeout_ms, "10000", 0, 3600000,
+     "statement_timeout of every connection (0: none)"},
+    {"REQUEST_TIMEOUT_MS", SET_INT, &cfg.request_timeout_ms, "30000", 10, 3600000,
+     "deadline of a request, then 504"},
+    {"BODY_MAX_BYTES", SET_LONG, &cfg.body_max_bytes, "1048576", 1024, 1024 * MIB,
+     "largest request body outside uploads, then 413"},
+    {"UPLOAD_MAX_BYTES", SET_LONG, &cfg.upload_max_bytes, "20971520", 1024, 4096 * MIB,
+     "largest uploaded file, then 413"},
+    {"MAX_PAGE_SIZE", SET_INT, &cfg.max_page_size, "1000", 1, 1000000,
+     "largest page[size] of a list"},
+    {"SECRET_KEY", SET_STR, &cfg.secret_key, NULL, 0, 0,
+     "key signing tokens, at least 32 bytes (required; make run generates one)"},
+    {"JWT_TTL_S", SET_INT, &cfg.jwt_ttl_s, "86400", 60, 365 * 86400,
+     "lifetime of access tokens in seconds"},
+    {"TRUSTED_PROXIES", SET_CIDRS, &cfg.trusted_proxies, "", 0, 0,
+     "comma-separated CIDRs of proxies whose X-Forwarded-For is believed"},
+    {"LOG_LEVEL", SET_LEVEL, &cfg.log_level, "info", 0, 0, "debug|info|warn|error"},
+    {"LOG_FORMAT", SET_FORMAT, &cfg.log_format, "text", 0, 0, "text|json"},
+    {"SHUTDOWN_GRACE_MS", SET_INT, &cfg.shutdown_grace_ms, "10000", 0, 600000,
+     "on SIGTERM/SIGINT, time given to requests in flight"},
+    {"LISTEN_BACKLOG", SET_INT, &cfg.listen_backlog, "1024", 16, 65535, "listen(2) backlog"},
+    {"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
+     "directory of the rendered API documentation served at /docs"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -120,7 +118,8 @@ static int apply(const struct setting *s, const char *v, char *err, size_t errle
 	case SET_INT:
 	case SET_LONG:
 		if (parse_long(v, s->min, s->max, &n) < 0) {
-			snprintf(err, errlen, "invalid %s=\"%.40s\": expected an integer from %ld to %ld",
+			snprintf(err, errlen,
+				 "invalid %s=\"%.40s\": expected an integer from %ld to %ld",
 				 s->name, v, s->min, s->max);
 			return -1;
 		}
@@ -131,14 +130,16 @@ static int apply(const struct setting *s, const char *v, char *err, size_t errle
 		return 0;
 	case SET_BOOL:
 		if ((b = parse_bool(v)) < 0) {
-			snprintf(err, errlen, "invalid %s=\"%.40s\": expected on or off", s->name, v);
+			snprintf(err, errlen, "invalid %s=\"%.40s\": expected on or off", s->name,
+				 v);
 			return -1;
 		}
 		*(int *)s->target = b;
 		return 0;
 	case SET_LEVEL:
 		if ((b = log_level_parse(v)) < 0) {
-			snprintf(err, errlen, "invalid %s=\"%.40s\": expected debug, info, warn or error",
+			snprintf(err, errlen,
+				 "invalid %s=\"%.40s\": expected debug, info, warn or error",
 				 s->name, v);
 			return -1;
 		}
@@ -150,7 +151,8 @@ static int apply(const struct setting *s, const char *v, char *err, size_t errle
 		else if (strcmp(v, "json") == 0)
 			b = LOG_FORMAT_JSON;
 		else {
-			snprintf(err, errlen, "invalid %s=\"%.40s\": expected text or json", s->name, v);
+			snprintf(err, errlen, "invalid %s=\"%.40s\": expected text or json",
+				 s->name, v);
 			return -1;
 		}
 		*(int *)s->target = b;
@@ -158,8 +160,9 @@ static int apply(const struct setting *s, const char *v, char *err, size_t errle
 	case SET_CIDRS: {
 		struct cidr_list l = {0};
 		if (cidr_list_parse(&l, v) < 0) {
-			snprintf(err, errlen, "invalid %s=\"%.60s\": expected comma-separated CIDRs",
-				 s->name, v);
+			snprintf(err, errlen,
+				 "invalid %s=\"%.60s\": expected comma-separated CIDRs", s->name,
+				 v);
 			return -1;
 		}
 		cidr_list_free(s->target);
@@ -206,7 +209,8 @@ int config_load(char *(*getenv_fn)(const char *), int need_secret, char *err, si
 			return -1;
 		}
 		if (strlen(cfg.secret_key) < 32) {
-			snprintf(err, errlen, "SECRET_KEY is too short: %zu bytes, at least 32 needed",
+			snprintf(err, errlen,
+				 "SECRET_KEY is too short: %zu bytes, at least 32 needed",
 				 strlen(cfg.secret_key));
 			return -1;
 		}
@@ -214,8 +218,8 @@ int config_load(char *(*getenv_fn)(const char *), int need_secret, char *err, si
 	if (!cfg.public_url || cfg.public_url[0] == '\0') {
 		char buf[512];
 		int v6 = strchr(cfg.host, ':') != NULL;
-		snprintf(buf, sizeof(buf), "http://%s%s%s:%d", v6 ? "[" : "", cfg.host, v6 ? "]" : "",
-			 cfg.port);
+		snprintf(buf, sizeof(buf), "http://%s%s%s:%d", v6 ? "[" : "", cfg.host,
+			 v6 ? "]" : "", cfg.port);
 		free(cfg.public_url);
 		cfg.public_url = strdup(buf);
 	} else {

@@ -17,27 +17,27 @@
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 struct config {
-	char *host;                    /* HOST: address to bind */
-	int port;                      /* PORT */
-	char *public_url;              /* PUBLIC_URL: absolute base for stored files */
-	char *database_url;            /* DATABASE_URL: libpq URL or conninfo */
-	int workers;                   /* --workers / WORKERS: forked processes */
-	int pg_pool_size;              /* PG_POOL_SIZE: connections per worker */
-	int pg_pipeline;               /* PG_PIPELINE: 1 = pipeline mode */
-	int pg_queue_max;              /* PG_QUEUE_MAX: queued queries before 503 */
-	int pg_statement_timeout_ms;   /* PG_STATEMENT_TIMEOUT_MS */
-	int request_timeout_ms;        /* REQUEST_TIMEOUT_MS: deadline, then 504 */
-	long body_max_bytes;           /* BODY_MAX_BYTES */
-	long upload_max_bytes;         /* UPLOAD_MAX_BYTES */
-	int max_page_size;             /* MAX_PAGE_SIZE */
-	char *secret_key;              /* SECRET_KEY: >= 32 bytes */
-	int jwt_ttl_s;                 /* JWT_TTL_S */
+	char *host;			  /* HOST: address to bind */
+	int port;			  /* PORT */
+	char *public_url;		  /* PUBLIC_URL: absolute base for stored files */
+	char *database_url;		  /* DATABASE_URL: libpq URL or conninfo */
+	int workers;			  /* --workers / WORKERS: forked processes */
+	int pg_pool_size;		  /* PG_POOL_SIZE: connections per worker */
+	int pg_pipeline;		  /* PG_PIPELINE: 1 = pipeline mode */
+	int pg_queue_max;		  /* PG_QUEUE_MAX: queued queries before 503 */
+	int pg_statement_timeout_ms;	  /* PG_STATEMENT_TIMEOUT_MS */
+	int request_timeout_ms;		  /* REQUEST_TIMEOUT_MS: deadline, then 504 */
+	long body_max_bytes;		  /* BODY_MAX_BYTES */
+	long upload_max_bytes;		  /* UPLOAD_MAX_BYTES */
+	int max_page_size;		  /* MAX_PAGE_SIZE */
+	char *secret_key;		  /* SECRET_KEY: >= 32 bytes */
+	int jwt_ttl_s;			  /* JWT_TTL_S */
 	struct cidr_list trusted_proxies; /* TRUSTED_PROXIES */
-	int log_level;                 /* LOG_LEVEL as enum log_level */
-	int log_format;                /* LOG_FORMAT as enum log_format */
-	int shutdown_grace_ms;         /* SHUTDOWN_GRACE_MS: drain limit on SIGTERM */
-	int listen_backlog;            /* LISTEN_BACKLOG */
-	char *docs_dir;                /* DOCS_DIR: rendered API docs served at /docs */
+	int log_level;			  /* LOG_LEVEL as enum log_level */
+	int log_format;			  /* LOG_FORMAT as enum log_format */
+	int shutdown_grace_ms;		  /* SHUTDOWN_GRACE_MS: drain limit on SIGTERM */
+	int listen_backlog;		  /* LISTEN_BACKLOG */
+	char *docs_dir;			  /* DOCS_DIR: rendered API docs served at /docs */
 };
 
 extern struct config cfg;

@@ -28,10 +28,10 @@
 #define HEADERS_MAX_BYTES (16 * 1024)
 
 struct http_server {
-	struct evhttp *http;                /* the evhttp server */
-	struct evconnlistener *listener;    /* our listener (big backlog) */
-	struct evhttp_bound_socket *bound;  /* the listener as evhttp knows it */
-	struct router *router;              /* route table */
+	struct evhttp *http;		   /* the evhttp server */
+	struct evconnlistener *listener;   /* our listener (big backlog) */
+	struct evhttp_bound_socket *bound; /* the listener as evhttp knows it */
+	struct router *router;		   /* route table */
 };
 
 static int method_bit(enum evhttp_cmd_type t, const char **name)
@@ -120,7 +120,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	size_t body_len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
 	long limit = (ctx->match.route->flags & ROUTE_UPLOAD) ? cfg.upload_max_bytes * 4 / 3 + 4096
-							       : cfg.body_max_bytes;
+							      : cfg.body_max_bytes;
 	if ((long)body_len > limit) {
 		req_ctx_add_header(ctx, "Connection", "close");
 		req_ctx_reply_error(ctx, 413, "The request body is too large.", NULL, NULL);
@@ -154,12 +154,13 @@ struct http_server *http_server_new(struct event_base *base, struct router *r, i
 	if (!s->http)
 		goto fail;
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
-						    EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+						EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
+						EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
 	evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_max_headers_size(s->http, HEADERS_MAX_BYTES);
-	long body_max = cfg.upload_max_bytes > cfg.body_max_bytes ? cfg.upload_max_bytes * 4 / 3 + 4096
-								  : cfg.body_max_bytes;
+	long body_max = cfg.upload_max_bytes > cfg.body_max_bytes
+			    ? cfg.upload_max_bytes * 4 / 3 + 4096
+			    : cfg.body_max_bytes;
 	evhttp_set_max_body_size(s->http, body_max);
 	/* header and body reads and response writes have a deadline (slow clients) */
 	evhttp_set_timeout(s->http, 60);

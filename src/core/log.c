@@ -76,8 +76,8 @@ void log_msg(int level, const char *reqid, const char *fmt, ...)
 	timestamp(ts, sizeof(ts));
 	flockfile(stderr);
 	if (log_json) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level],
-			(int)getpid());
+		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts,
+			level_names[level], (int)getpid());
 		if (reqid) {
 			fputs(",\"request_id\":\"", stderr);
 			json_escape(stderr, reqid);
@@ -102,8 +102,10 @@ void log_access(const char *reqid, const char *client, const char *method, const
 	timestamp(ts, sizeof(ts));
 	flockfile(stderr);
 	if (log_json) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\","
-				"\"request_id\":\"%s\",\"client\":\"", ts, (int)getpid(), reqid);
+		fprintf(stderr,
+			"{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\","
+			"\"request_id\":\"%s\",\"client\":\"",
+			ts, (int)getpid(), reqid);
 		json_escape(stderr, client);
 		fprintf(stderr, "\",\"method\":\"%s\",\"path\":\"", method);
 		json_escape(stderr, path);
@@ -122,8 +124,8 @@ void log_access(const char *reqid, const char *client, const char *method, const
 
 static void libevent_log_cb(int severity, const char *msg)
 {
-	int level = severity == EVENT_LOG_DEBUG  ? LOG_DEBUG
-		    : severity == EVENT_LOG_MSG  ? LOG_INFO
+	int level = severity == EVENT_LOG_DEBUG	 ? LOG_DEBUG
+		    : severity == EVENT_LOG_MSG	 ? LOG_INFO
 		    : severity == EVENT_LOG_WARN ? LOG_WARN
 						 : LOG_ERROR;
 	log_msg(level, NULL, "libevent: %s", msg);

@@ -17,7 +17,7 @@ int log_level_parse(const char *s);
 void log_setup(int level, int json);
 /* reqid may be NULL. */
 void log_msg(int level, const char *reqid, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(id, ...) log_msg(LOG_DEBUG, id, __VA_ARGS__)
 #define log_info(id, ...)  log_msg(LOG_INFO, id, __VA_ARGS__)

@@ -152,7 +152,7 @@ out:
 /* ---- several workers: the supervisor ---- */
 
 struct child {
-	pid_t pid;          /* 0 when not running */
+	pid_t pid;	    /* 0 when not running */
 	struct timespec at; /* start time */
 };
 
@@ -216,13 +216,14 @@ static int supervise(int n)
 				if (stopping)
 					break;
 				int quick = since(&kids[i].at) < 2.0;
-				log_warn(NULL, "worker %d exited (%s %d); starting another", (int)pid,
-					 WIFSIGNALED(status) ? "signal" : "status",
+				log_warn(NULL, "worker %d exited (%s %d); starting another",
+					 (int)pid, WIFSIGNALED(status) ? "signal" : "status",
 					 WIFSIGNALED(status) ? WTERMSIG(status)
 							     : WEXITSTATUS(status));
 				fast_failures = quick ? fast_failures + 1 : 0;
 				if (fast_failures >= 3) {
-					log_error(NULL, "workers keep failing at start-up; giving up");
+					log_error(NULL,
+						  "workers keep failing at start-up; giving up");
 					stopping = 1;
 					rc = 1;
 					clock_gettime(CLOCK_MONOTONIC, &stop_at);
@@ -315,7 +316,8 @@ static int cmd_serve(void)
 		return 1;
 	}
 	if (pending > 0) {
-		fprintf(stderr, "serve: %d pending migration%s (%s): run `open-event-server migrate`\n",
+		fprintf(stderr,
+			"serve: %d pending migration%s (%s): run `open-event-server migrate`\n",
 			pending, pending > 1 ? "s" : "", names);
 		return 1;
 	}

@@ -17,12 +17,12 @@
 
 struct counter {
 	const char *route; /* static pattern or "unmatched" */
-	int status;        /* HTTP status */
-	long n;            /* requests */
+	int status;	   /* HTTP status */
+	long n;		   /* requests */
 };
 
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				 0.05,   0.1,   0.25,   0.5,   1,    2.5,  5, 10};
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				 0.1,	 0.25,	0.5,	1,     2.5,  5,	    10};
 #define NBUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 static struct counter *counters;
@@ -64,14 +64,16 @@ void metrics_render(struct evbuffer *buf)
 	evbuffer_add_printf(buf, "# HELP oes_http_requests_total HTTP requests answered.\n"
 				 "# TYPE oes_http_requests_total counter\n");
 	for (size_t i = 0; i < ncounters; i++)
-		evbuffer_add_printf(buf, "oes_http_requests_total{route=\"%s\",status=\"%d\"} %ld\n",
+		evbuffer_add_printf(buf,
+				    "oes_http_requests_total{route=\"%s\",status=\"%d\"} %ld\n",
 				    counters[i].route, counters[i].status, counters[i].n);
 	evbuffer_add_printf(buf, "# HELP oes_http_request_duration_seconds Request latency.\n"
 				 "# TYPE oes_http_request_duration_seconds histogram\n");
 	long cum = 0;
 	for (size_t b = 0; b < NBUCKETS; b++) {
 		cum += bucket_counts[b];
-		evbuffer_add_printf(buf, "oes_http_request_duration_seconds_bucket{le=\"%g\"} %ld\n",
+		evbuffer_add_printf(buf,
+				    "oes_http_request_duration_seconds_bucket{le=\"%g\"} %ld\n",
 				    buckets[b], cum);
 	}
 	cum += bucket_counts[NBUCKETS];
@@ -84,19 +86,19 @@ void metrics_render(struct evbuffer *buf)
 	if (app.pg)
 		pg_pool_stats(app.pg, &s);
 	evbuffer_add_printf(
-		buf,
-		"# TYPE oes_pg_pool_size gauge\noes_pg_pool_size %d\n"
-		"# TYPE oes_pg_pool_ready gauge\noes_pg_pool_ready %d\n"
-		"# TYPE oes_pg_pool_busy gauge\noes_pg_pool_busy %d\n"
-		"# TYPE oes_pg_pool_queued gauge\noes_pg_pool_queued %d\n"
-		"# TYPE oes_pg_pool_inflight gauge\noes_pg_pool_inflight %d\n"
-		"# TYPE oes_pg_pool_failures_total counter\noes_pg_pool_failures_total %ld\n"
-		"# TYPE oes_pg_query_errors_total counter\noes_pg_query_errors_total %ld\n"
-		"# TYPE oes_pg_unavailable_total counter\noes_pg_unavailable_total %ld\n"
-		"# TYPE oes_req_ctx_live gauge\noes_req_ctx_live %ld\n"
-		"# TYPE oes_requests_in_flight gauge\noes_requests_in_flight %ld\n",
-		s.size, s.ready, s.busy, s.queued, s.inflight, s.failures, s.errors, s.unavailable,
-		req_ctx_live(), req_ctx_inflight());
+	    buf,
+	    "# TYPE oes_pg_pool_size gauge\noes_pg_pool_size %d\n"
+	    "# TYPE oes_pg_pool_ready gauge\noes_pg_pool_ready %d\n"
+	    "# TYPE oes_pg_pool_busy gauge\noes_pg_pool_busy %d\n"
+	    "# TYPE oes_pg_pool_queued gauge\noes_pg_pool_queued %d\n"
+	    "# TYPE oes_pg_pool_inflight gauge\noes_pg_pool_inflight %d\n"
+	    "# TYPE oes_pg_pool_failures_total counter\noes_pg_pool_failures_total %ld\n"
+	    "# TYPE oes_pg_query_errors_total counter\noes_pg_query_errors_total %ld\n"
+	    "# TYPE oes_pg_unavailable_total counter\noes_pg_unavailable_total %ld\n"
+	    "# TYPE oes_req_ctx_live gauge\noes_req_ctx_live %ld\n"
+	    "# TYPE oes_requests_in_flight gauge\noes_requests_in_flight %ld\n",
+	    s.size, s.ready, s.busy, s.queued, s.inflight, s.failures, s.errors, s.unavailable,
+	    req_ctx_live(), req_ctx_inflight());
 }
 
 void metrics_free(void)

@@ -46,8 +46,8 @@ static int applied(PGconn *c, const char *version, int table_exists)
 	if (!table_exists)
 		return 0;
 	const char *params[1] = {version};
-	PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-				   NULL, params, NULL, NULL, 0);
+	PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+				   params, NULL, NULL, 0);
 	int res = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) > 0 : -1;
 	PQclear(r);
 	return res;

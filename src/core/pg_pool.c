@@ -25,71 +25,71 @@
 #include "core/log.h"
 
 #define PIPELINE_DEPTH_MAX 512 /* queries in flight on one connection */
-#define BATCH_MAX 128          /* reads sharing one sync */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
+#define BATCH_MAX	   128 /* reads sharing one sync */
+#define BACKOFF_MIN_MS	   100
+#define BACKOFF_MAX_MS	   2000
 
 enum pg_conn_state {
-	PG_CONN_DOWN,       /* waiting for the reconnect timer */
+	PG_CONN_DOWN,	    /* waiting for the reconnect timer */
 	PG_CONN_RESOLVING,  /* host name lookup in flight */
 	PG_CONN_CONNECTING, /* PQconnectPoll in progress */
-	PG_CONN_SETUP,      /* preparing statements */
-	PG_CONN_READY,      /* serving queries */
+	PG_CONN_SETUP,	    /* preparing statements */
+	PG_CONN_READY,	    /* serving queries */
 };
 
 enum pg_query_kind { Q_PREPARED, Q_SQL, Q_PREPARE };
 
 struct pg_query {
 	TAILQ_ENTRY(pg_query) link; /* in the pool queue, or a connection's lists */
-	struct pg_pool *pool;       /* owner */
-	struct pg_txn *txn;         /* transaction it belongs to, or NULL */
-	int kind;                   /* enum pg_query_kind */
-	const char *stmt;           /* statement name (Q_PREPARED, Q_PREPARE) */
-	char *sql;                  /* owned ad-hoc SQL (Q_SQL) */
-	const char *prep_sql;       /* SQL of a Q_PREPARE */
-	int flags;                  /* enum pg_query_flags */
-	int nparams;                /* number of params */
-	char **params;              /* owned copies; NULL entries are SQL NULL */
-	pg_result_cb cb;            /* NULL once cancelled */
-	void *arg;                  /* callback argument */
-	int sent;                   /* 1 once handed to libpq */
-	int sync_after;             /* a pipeline sync follows it */
-	int retried;                /* re-queued once after an aborted pipeline */
-	PGresult *res;              /* first result received */
-	int internal;               /* setup/BEGIN/COMMIT query of the pool itself */
+	struct pg_pool *pool;	    /* owner */
+	struct pg_txn *txn;	    /* transaction it belongs to, or NULL */
+	int kind;		    /* enum pg_query_kind */
+	const char *stmt;	    /* statement name (Q_PREPARED, Q_PREPARE) */
+	char *sql;		    /* owned ad-hoc SQL (Q_SQL) */
+	const char *prep_sql;	    /* SQL of a Q_PREPARE */
+	int flags;		    /* enum pg_query_flags */
+	int nparams;		    /* number of params */
+	char **params;		    /* owned copies; NULL entries are SQL NULL */
+	pg_result_cb cb;	    /* NULL once cancelled */
+	void *arg;		    /* callback argument */
+	int sent;		    /* 1 once handed to libpq */
+	int sync_after;		    /* a pipeline sync follows it */
+	int retried;		    /* re-queued once after an aborted pipeline */
+	PGresult *res;		    /* first result received */
+	int internal;		    /* setup/BEGIN/COMMIT query of the pool itself */
 };
 
 TAILQ_HEAD(query_list, pg_query);
 
 struct pg_conn {
-	struct pg_pool *pool;       /* owner */
-	int index;                  /* position in the pool, for logs */
-	PGconn *pg;                 /* libpq connection, NULL when down */
-	int state;                  /* enum pg_conn_state */
-	struct event *rev;          /* readable (persistent) once connected */
-	struct event *wev;          /* writable, armed when libpq has output left */
-	struct event *timer;        /* reconnect backoff */
-	int fd;                     /* socket the events watch */
-	int backoff_ms;             /* next reconnect delay */
-	struct query_list pending;  /* assigned to this connection, not yet sent */
-	struct query_list inflight; /* sent, in order of their results */
-	int ninflight;              /* length of inflight */
-	int syncs;                  /* pipeline syncs sent, not yet received */
-	struct pg_txn *pinned;      /* transaction owning this connection */
+	struct pg_pool *pool;			   /* owner */
+	int index;				   /* position in the pool, for logs */
+	PGconn *pg;				   /* libpq connection, NULL when down */
+	int state;				   /* enum pg_conn_state */
+	struct event *rev;			   /* readable (persistent) once connected */
+	struct event *wev;			   /* writable, armed when libpq has output left */
+	struct event *timer;			   /* reconnect backoff */
+	int fd;					   /* socket the events watch */
+	int backoff_ms;				   /* next reconnect delay */
+	struct query_list pending;		   /* assigned to this connection, not yet sent */
+	struct query_list inflight;		   /* sent, in order of their results */
+	int ninflight;				   /* length of inflight */
+	int syncs;				   /* pipeline syncs sent, not yet received */
+	struct pg_txn *pinned;			   /* transaction owning this connection */
 	struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
-	char hostaddr[64];          /* resolved address for libpq */
+	char hostaddr[64];			   /* resolved address for libpq */
 };
 
 struct pg_txn {
 	TAILQ_ENTRY(pg_txn) link; /* in the pool's waiters until it has a connection */
-	struct pg_pool *pool;     /* owner */
-	struct pg_conn *conn;     /* pinned connection; NULL while waiting or once lost */
-	pg_txn_cb ready;          /* called when BEGIN has run */
-	void *arg;                /* argument of ready */
-	int lost;                 /* its connection was lost */
-	int ending;               /* COMMIT/ROLLBACK queued */
-	pg_result_cb end_cb;      /* caller's callback for the end */
-	void *end_arg;            /* its argument */
+	struct pg_pool *pool;	  /* owner */
+	struct pg_conn *conn;	  /* pinned connection; NULL while waiting or once lost */
+	pg_txn_cb ready;	  /* called when BEGIN has run */
+	void *arg;		  /* argument of ready */
+	int lost;		  /* its connection was lost */
+	int ending;		  /* COMMIT/ROLLBACK queued */
+	pg_result_cb end_cb;	  /* caller's callback for the end */
+	void *end_arg;		  /* its argument */
 };
 
 TAILQ_HEAD(txn_list, pg_txn);
@@ -101,22 +101,22 @@ struct prepared {
 
 struct pg_pool {
 	struct event_base *base;   /* the loop */
-	struct evdns_base *dns;    /* resolver for host names */
-	char *conninfo;            /* as configured */
-	char *host;                /* host to resolve, or NULL when libpq needs no lookup */
-	char options[128];         /* -c settings for every connection */
-	int size;                  /* connections */
-	int pipeline;              /* pipeline mode after setup */
-	int queue_max;             /* bound of queue */
-	struct pg_conn *conns;     /* array of size */
+	struct evdns_base *dns;	   /* resolver for host names */
+	char *conninfo;		   /* as configured */
+	char *host;		   /* host to resolve, or NULL when libpq needs no lookup */
+	char options[128];	   /* -c settings for every connection */
+	int size;		   /* connections */
+	int pipeline;		   /* pipeline mode after setup */
+	int queue_max;		   /* bound of queue */
+	struct pg_conn *conns;	   /* array of size */
 	struct query_list queue;   /* waiting for a connection */
-	int nqueued;               /* length of queue */
+	int nqueued;		   /* length of queue */
 	struct txn_list txn_wait;  /* transactions waiting for a connection */
 	struct event *dispatch_ev; /* deferred sender */
-	struct prepared *stmts;    /* statements prepared on connect */
-	int nstmts;                /* their number */
-	int ever_ready;            /* a connection was ready once */
-	int down;                  /* no ready connection after a failure: refuse */
+	struct prepared *stmts;	   /* statements prepared on connect */
+	int nstmts;		   /* their number */
+	int ever_ready;		   /* a connection was ready once */
+	int down;		   /* no ready connection after a failure: refuse */
 	long failures, errors, unavailable; /* counters for /metrics */
 };
 
@@ -319,8 +319,8 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	struct pg_conn *c;
 	while ((t = TAILQ_FIRST(&p->txn_wait)) && (c = pick_idle_conn(p))) {
 		TAILQ_REMOVE(&p->txn_wait, t, link);
-		struct pg_query *b = query_new(p, Q_SQL, PG_WRITE, NULL, "BEGIN", 0, NULL,
-					       txn_begin_done, t);
+		struct pg_query *b =
+		    query_new(p, Q_SQL, PG_WRITE, NULL, "BEGIN", 0, NULL, txn_begin_done, t);
 		if (!b) {
 			pg_txn_cb ready = t->ready;
 			void *rarg = t->arg;
@@ -368,8 +368,7 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 
 static void requeue_or_fail(struct pg_pool *p, struct pg_query *q)
 {
-	if (q->cb && !q->txn && !(q->flags & PG_WRITE) && !q->retried && !q->internal &&
-	    !p->down) {
+	if (q->cb && !q->txn && !(q->flags & PG_WRITE) && !q->retried && !q->internal && !p->down) {
 		q->retried = 1;
 		q->sent = 0;
 		q->sync_after = 0;
@@ -523,9 +522,8 @@ static int conn_start_setup(struct pg_conn *c)
 	c->syncs = 0;
 	/* prepare every statement, then one sync: READY when it arrives */
 	for (int i = 0; i < p->nstmts; i++) {
-		struct pg_query *q =
-			query_new(p, Q_PREPARE, PG_WRITE, p->stmts[i].name, p->stmts[i].sql, 0,
-				  NULL, NULL, NULL);
+		struct pg_query *q = query_new(p, Q_PREPARE, PG_WRITE, p->stmts[i].name,
+					       p->stmts[i].sql, 0, NULL, NULL, NULL);
 		if (!q)
 			return -1;
 		q->internal = 1;
@@ -602,8 +600,8 @@ static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		return;
 	}
 	const void *a = res->ai_family == AF_INET
-				? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
-				: (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+			    ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
+			    : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
 	evutil_inet_ntop(res->ai_family, a, c->hostaddr, sizeof(c->hostaddr));
 	evutil_freeaddrinfo(res);
 	conn_open(c);
@@ -851,8 +849,8 @@ struct pg_query *pg_pool_query(struct pg_pool *p, int flags, const char *stmt, c
 		p->unavailable++;
 		return NULL;
 	}
-	struct pg_query *q = query_new(p, stmt ? Q_PREPARED : Q_SQL, flags, stmt, sql, nparams,
-				       params, cb, arg);
+	struct pg_query *q =
+	    query_new(p, stmt ? Q_PREPARED : Q_SQL, flags, stmt, sql, nparams, params, cb, arg);
 	if (!q)
 		return NULL;
 	TAILQ_INSERT_TAIL(&p->queue, q, link);

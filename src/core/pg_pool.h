@@ -21,13 +21,13 @@ struct pg_query;
 struct pg_txn;
 
 enum pg_err {
-	PG_OK = 0,          /* res holds the rows or the command status */
-	PG_ERR_QUERY,       /* res holds the error (PQresultErrorField for SQLSTATE) */
+	PG_OK = 0,	    /* res holds the rows or the command status */
+	PG_ERR_QUERY,	    /* res holds the error (PQresultErrorField for SQLSTATE) */
 	PG_ERR_UNAVAILABLE, /* no connection, queue full, or connection lost: res NULL */
 };
 
 enum pg_query_flags {
-	PG_READ = 0,      /* may share a sync with other requests' reads */
+	PG_READ = 0,	  /* may share a sync with other requests' reads */
 	PG_WRITE = 1 << 0 /* sent with a sync of its own */
 };
 
@@ -39,13 +39,13 @@ typedef void (*pg_result_cb)(void *arg, PGresult *res, int err);
 typedef void (*pg_txn_cb)(void *arg, struct pg_txn *txn, int err);
 
 struct pg_pool_stats {
-	int size;         /* connections configured */
-	int ready;        /* connections ready for queries */
-	int busy;         /* connections with queries in flight */
-	int queued;       /* queries waiting for a connection */
-	int inflight;     /* queries sent, results pending */
-	long failures;    /* connection failures since start */
-	long errors;      /* queries answered with an error */
+	int size;	  /* connections configured */
+	int ready;	  /* connections ready for queries */
+	int busy;	  /* connections with queries in flight */
+	int queued;	  /* queries waiting for a connection */
+	int inflight;	  /* queries sent, results pending */
+	long failures;	  /* connection failures since start */
+	long errors;	  /* queries answered with an error */
 	long unavailable; /* queries refused or failed for lack of a connection */
 };
 

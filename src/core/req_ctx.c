@@ -28,10 +28,10 @@
 
 struct req_op {
 	struct req_op *next, *prev; /* in ctx->ops */
-	struct req_ctx *ctx;        /* holder of one reference */
-	struct pg_query *q;         /* the query in flight */
-	req_db_cb cb;               /* handler callback */
-	void *arg;                  /* its argument */
+	struct req_ctx *ctx;	    /* holder of one reference */
+	struct pg_query *q;	    /* the query in flight */
+	req_db_cb cb;		    /* handler callback */
+	void *arg;		    /* its argument */
 };
 
 static long live_count, inflight_count;
@@ -161,8 +161,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 static void make_id(struct req_ctx *ctx)
 {
-	const char *given = evhttp_find_header(evhttp_request_get_input_headers(ctx->req),
-					       "X-Request-Id");
+	const char *given =
+	    evhttp_find_header(evhttp_request_get_input_headers(ctx->req), "X-Request-Id");
 	if (given) {
 		size_t n = strlen(given);
 		int ok = n > 0 && n < sizeof(ctx->id);
@@ -314,9 +314,9 @@ void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc
 	if (req_ctx_alive(ctx)) {
 		size_t len = 0;
 		const char *s = json_object_to_json_string_length(
-			doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-		req_ctx_reply(ctx, status, jsonapi ? JSONAPI_MEDIA_TYPE : "application/json", s, len,
-			      ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
+		    doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+		req_ctx_reply(ctx, status, jsonapi ? JSONAPI_MEDIA_TYPE : "application/json", s,
+			      len, ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
 	}
 	json_object_put(doc);
 }

@@ -25,25 +25,25 @@ struct event;
 struct req_op;
 
 struct req_ctx {
-	struct evhttp_request *req;      /* NULL once answered or the client left */
+	struct evhttp_request *req;	 /* NULL once answered or the client left */
 	struct evhttp_connection *evcon; /* its connection, same lifetime as req */
-	char id[40];                     /* request id (X-Request-Id) */
-	int refs;                        /* HTTP side + operations in flight */
-	int client_gone;                 /* the client left or the deadline passed */
-	int replied;                     /* an answer was sent (or the client left) */
-	int method;                      /* enum router_method bit */
-	const char *method_name;         /* "GET", ... */
-	char *path;                      /* decoded path, owned */
-	struct query query;              /* parsed query string */
-	struct route_match match;        /* the route and its captures */
-	char client[64];                 /* client address (TRUSTED_PROXIES applied) */
-	struct event *closed_ev;         /* EV_CLOSED watcher on the client's socket */
-	struct event *deadline;          /* REQUEST_TIMEOUT_MS timer */
-	struct timeval start;            /* arrival time */
-	struct req_op *ops;              /* operations in flight (doubly linked) */
-	int status;                      /* status sent, for logs and metrics */
-	void *hdata;                     /* handler state, freed by hfree */
-	void (*hfree)(void *hdata);      /* frees hdata with the context (may be NULL) */
+	char id[40];			 /* request id (X-Request-Id) */
+	int refs;			 /* HTTP side + operations in flight */
+	int client_gone;		 /* the client left or the deadline passed */
+	int replied;			 /* an answer was sent (or the client left) */
+	int method;			 /* enum router_method bit */
+	const char *method_name;	 /* "GET", ... */
+	char *path;			 /* decoded path, owned */
+	struct query query;		 /* parsed query string */
+	struct route_match match;	 /* the route and its captures */
+	char client[64];		 /* client address (TRUSTED_PROXIES applied) */
+	struct event *closed_ev;	 /* EV_CLOSED watcher on the client's socket */
+	struct event *deadline;		 /* REQUEST_TIMEOUT_MS timer */
+	struct timeval start;		 /* arrival time */
+	struct req_op *ops;		 /* operations in flight (doubly linked) */
+	int status;			 /* status sent, for logs and metrics */
+	void *hdata;			 /* handler state, freed by hfree */
+	void (*hfree)(void *hdata);	 /* frees hdata with the context (may be NULL) */
 };
 
 /* Called by the HTTP layer for each request; the context owns itself from

@@ -35,8 +35,8 @@ char *resource_select_list(const struct resource *r, const char *alias)
 	return s;
 }
 
-static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res,
-				      int row, int col)
+static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res, int row,
+				      int col)
 {
 	if (a->type == ATTR_NULL || PQgetisnull(res, row, col))
 		return NULL;

@@ -19,31 +19,31 @@ enum attr_type {
 };
 
 enum attr_flags {
-	ATTR_REQUIRED = 1 << 0,  /* must be given on create */
-	ATTR_READONLY = 1 << 1,  /* never written by clients */
+	ATTR_REQUIRED = 1 << 0,	 /* must be given on create */
+	ATTR_READONLY = 1 << 1,	 /* never written by clients */
 	ATTR_WRITEONLY = 1 << 2, /* never rendered (passwords) */
 };
 
 struct resource_attr {
 	const char *name;   /* dasherized JSON name */
 	const char *column; /* column in the table (NULL for ATTR_NULL) */
-	int type;           /* enum attr_type */
-	int flags;          /* enum attr_flags */
+	int type;	    /* enum attr_type */
+	int flags;	    /* enum attr_flags */
 };
 
 struct resource_rel {
 	const char *name; /* dasherized relationship name */
-	int to_many;      /* 1: to-many */
+	int to_many;	  /* 1: to-many */
 };
 
 struct resource {
-	const char *type;                  /* JSON:API type, singular ("event") */
-	const char *path;                  /* route segment, plural ("events") */
-	const char *table;                 /* SQL table */
+	const char *type;		   /* JSON:API type, singular ("event") */
+	const char *path;		   /* route segment, plural ("events") */
+	const char *table;		   /* SQL table */
 	const struct resource_attr *attrs; /* attributes, in rendering order */
-	int nattrs;                        /* their number */
+	int nattrs;			   /* their number */
 	const struct resource_rel *rels;   /* relationships */
-	int nrels;                         /* their number */
+	int nrels;			   /* their number */
 };
 
 /* "t.id, t.name, ..., to_json(t.starts_at)#>>'{}'" for the attributes that

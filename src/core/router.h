@@ -36,12 +36,12 @@ struct route {
 	const char *pattern;   /* e.g. "/v1/events/{event_id}" */
 	route_handler handler; /* called with the request context */
 	const void *udata;     /* handler data, e.g. a resource descriptor */
-	int flags;             /* enum route_flags */
+	int flags;	       /* enum route_flags */
 };
 
 enum route_flags {
 	ROUTE_JSONAPI = 1 << 0, /* JSON:API media-type rules apply */
-	ROUTE_UPLOAD = 1 << 1,  /* body limit UPLOAD_MAX_BYTES instead of BODY_MAX_BYTES */
+	ROUTE_UPLOAD = 1 << 1,	/* body limit UPLOAD_MAX_BYTES instead of BODY_MAX_BYTES */
 };
 
 struct route_param {

@@ -20,79 +20,86 @@
 #define RQ ATTR_REQUIRED
 
 static const struct resource_attr event_attrs[] = {
-	{"name", "name", ATTR_TEXT, RQ},
-	{"identifier", "identifier", ATTR_TEXT, RO},
-	{"external-event-url", "external_event_url", ATTR_TEXT, 0},
-	{"starts-at", "starts_at", ATTR_TIME, RQ},
-	{"ends-at", "ends_at", ATTR_TIME, RQ},
-	{"timezone", "timezone", ATTR_TEXT, RQ},
-	{"online", "online", ATTR_BOOL, 0},
-	{"latitude", "latitude", ATTR_FLOAT, 0},
-	{"longitude", "longitude", ATTR_FLOAT, 0},
-	{"logo-url", "logo_url", ATTR_TEXT, 0},
-	{"location-name", "location_name", ATTR_TEXT, 0},
-	{"searchable-location-name", "searchable_location_name", ATTR_TEXT, 0},
-	{"description", "description", ATTR_TEXT, 0},
-	{"original-image-url", "original_image_url", ATTR_TEXT, 0},
-	{"thumbnail-image-url", "thumbnail_image_url", ATTR_TEXT, 0},
-	{"large-image-url", "large_image_url", ATTR_TEXT, 0},
-	{"icon-image-url", "icon_image_url", ATTR_TEXT, RO},
-	{"owner-name", "owner_name", ATTR_TEXT, 0},
-	{"owner-description", "owner_description", ATTR_TEXT, 0},
-	{"has-owner-info", "has_owner_info", ATTR_BOOL, 0},
-	{"is-map-shown", "is_map_shown", ATTR_BOOL, 0},
-	{"show-remaining-tickets", "show_remaining_tickets", ATTR_BOOL, 0},
-	{"privacy", "privacy", ATTR_TEXT, 0},
-	{"state", "state", ATTR_TEXT, 0},
-	{"ticket-url", "ticket_url", ATTR_TEXT, 0},
-	{"code-of-conduct", "code_of_conduct", ATTR_TEXT, 0},
-	{"schedule-published-on", "schedule_published_on", ATTR_TIME, 0},
-	{"is-sessions-speakers-enabled", "is_sessions_speakers_enabled", ATTR_BOOL, 0},
-	{"is-sponsors-enabled", "is_sponsors_enabled", ATTR_BOOL, 0},
-	{"is-featured", "is_featured", ATTR_BOOL, RO},
-	{"is-promoted", "is_promoted", ATTR_BOOL, RO},
-	{"is-ticketing-enabled", "is_ticketing_enabled", ATTR_BOOL, RO},
-	{"is-ticket-form-enabled", "is_ticket_form_enabled", ATTR_BOOL, RO},
-	{"is-donation-enabled", "is_donation_enabled", ATTR_BOOL, RO},
-	{"is-tax-enabled", "is_tax_enabled", ATTR_BOOL, RO},
-	{"is-billing-info-mandatory", "is_billing_info_mandatory", ATTR_BOOL, RO},
-	{"payment-country", "payment_country", ATTR_TEXT, RO},
-	{"payment-currency", "payment_currency", ATTR_TEXT, RO},
-	{"paypal-email", "paypal_email", ATTR_TEXT, RO},
-	{"can-pay-by-paypal", "can_pay_by_paypal", ATTR_BOOL, RO},
-	{"can-pay-by-stripe", "can_pay_by_stripe", ATTR_BOOL, RO},
-	{"can-pay-by-cheque", "can_pay_by_cheque", ATTR_BOOL, RO},
-	{"can-pay-by-bank", "can_pay_by_bank", ATTR_BOOL, RO},
-	{"can-pay-onsite", "can_pay_onsite", ATTR_BOOL, RO},
-	{"cheque-details", "cheque_details", ATTR_TEXT, RO},
-	{"bank-details", "bank_details", ATTR_TEXT, RO},
-	{"onsite-details", "onsite_details", ATTR_TEXT, RO},
-	{"refund-policy", "refund_policy", ATTR_TEXT, RO},
-	{"is-stripe-linked", "is_stripe_linked", ATTR_BOOL, RO},
-	{"live-stream-url", "live_stream_url", ATTR_TEXT, 0},
-	{"webinar-url", "webinar_url", ATTR_TEXT, 0},
-	{"pentabarf-url", "pentabarf_url", ATTR_TEXT, RO},
-	{"ical-url", NULL, ATTR_NULL, RO},
-	{"xcal-url", NULL, ATTR_NULL, RO},
-	{"created-at", "created_at", ATTR_TIME, RO},
-	{"deleted-at", "deleted_at", ATTR_TIME, 0},
+    {"name", "name", ATTR_TEXT, RQ},
+    {"identifier", "identifier", ATTR_TEXT, RO},
+    {"external-event-url", "external_event_url", ATTR_TEXT, 0},
+    {"starts-at", "starts_at", ATTR_TIME, RQ},
+    {"ends-at", "ends_at", ATTR_TIME, RQ},
+    {"timezone", "timezone", ATTR_TEXT, RQ},
+    {"online", "online", ATTR_BOOL, 0},
+    {"latitude", "latitude", ATTR_FLOAT, 0},
+    {"longitude", "longitude", ATTR_FLOAT, 0},
+    {"logo-url", "logo_url", ATTR_TEXT, 0},
+    {"location-name", "location_name", ATTR_TEXT, 0},
+    {"searchable-location-name", "searchable_location_name", ATTR_TEXT, 0},
+    {"description", "description", ATTR_TEXT, 0},
+    {"original-image-url", "original_image_url", ATTR_TEXT, 0},
+    {"thumbnail-image-url", "thumbnail_image_url", ATTR_TEXT, 0},
+    {"large-image-url", "large_image_url", ATTR_TEXT, 0},
+    {"icon-image-url", "icon_image_url", ATTR_TEXT, RO},
+    {"owner-name", "owner_name", ATTR_TEXT, 0},
+    {"owner-description", "owner_description", ATTR_TEXT, 0},
+    {"has-owner-info", "has_owner_info", ATTR_BOOL, 0},
+    {"is-map-shown", "is_map_shown", ATTR_BOOL, 0},
+    {"show-remaining-tickets", "show_remaining_tickets", ATTR_BOOL, 0},
+    {"privacy", "privacy", ATTR_TEXT, 0},
+    {"state", "state", ATTR_TEXT, 0},
+    {"ticket-url", "ticket_url", ATTR_TEXT, 0},
+    {"code-of-conduct", "code_of_conduct", ATTR_TEXT, 0},
+    {"schedule-published-on", "schedule_published_on", ATTR_TIME, 0},
+    {"is-sessions-speakers-enabled", "is_sessions_speakers_enabled", ATTR_BOOL, 0},
+    {"is-sponsors-enabled", "is_sponsors_enabled", ATTR_BOOL, 0},
+    {"is-featured", "is_featured", ATTR_BOOL, RO},
+    {"is-promoted", "is_promoted", ATTR_BOOL, RO},
+    {"is-ticketing-enabled", "is_ticketing_enabled", ATTR_BOOL, RO},
+    {"is-ticket-form-enabled", "is_ticket_form_enabled", ATTR_BOOL, RO},
+    {"is-donation-enabled", "is_donation_enabled", ATTR_BOOL, RO},
+    {"is-tax-enabled", "is_tax_enabled", ATTR_BOOL, RO},
+    {"is-billing-info-mandatory", "is_billing_info_mandatory", ATTR_BOOL, RO},
+    {"payment-country", "payment_country", ATTR_TEXT, RO},
+    {"payment-currency", "payment_currency", ATTR_TEXT, RO},
+    {"paypal-email", "paypal_email", ATTR_TEXT, RO},
+    {"can-pay-by-paypal", "can_pay_by_paypal", ATTR_BOOL, RO},
+    {"can-pay-by-stripe", "can_pay_by_stripe", ATTR_BOOL, RO},
+    {"can-pay-by-cheque", "can_pay_by_cheque", ATTR_BOOL, RO},
+    {"can-pay-by-bank", "can_pay_by_bank", ATTR_BOOL, RO},
+    {"can-pay-onsite", "can_pay_onsite", ATTR_BOOL, RO},
+    {"cheque-details", "cheque_details", ATTR_TEXT, RO},
+    {"bank-details", "bank_details", ATTR_TEXT, RO},
+    {"onsite-details", "onsite_details", ATTR_TEXT, RO},
+    {"refund-policy", "refund_policy", ATTR_TEXT, RO},
+    {"is-stripe-linked", "is_stripe_linked", ATTR_BOOL, RO},
+    {"live-stream-url", "live_stream_url", ATTR_TEXT, 0},
+    {"webinar-url", "webinar_url", ATTR_TEXT, 0},
+    {"pentabarf-url", "pentabarf_url", ATTR_TEXT, RO},
+    {"ical-url", NULL, ATTR_NULL, RO},
+    {"xcal-url", NULL, ATTR_NULL, RO},
+    {"created-at", "created_at", ATTR_TIME, RO},
+    {"deleted-at", "deleted_at", ATTR_TIME, 0},
 };
 
 static const struct resource_rel event_rels[] = {
-	{"sessions", 1},       {"speakers", 1},     {"tracks", 1},
-	{"microlocations", 1}, {"sponsors", 1},     {"session-types", 1},
-	{"social-links", 1},   {"tickets", 1},      {"event-topic", 0},
-	{"owner", 0},          {"users-events-roles", 1},
+    {"sessions", 1},
+    {"speakers", 1},
+    {"tracks", 1},
+    {"microlocations", 1},
+    {"sponsors", 1},
+    {"session-types", 1},
+    {"social-links", 1},
+    {"tickets", 1},
+    {"event-topic", 0},
+    {"owner", 0},
+    {"users-events-roles", 1},
 };
 
 const struct resource event_resource = {
-	.type = "event",
-	.path = "events",
-	.table = "events",
-	.attrs = event_attrs,
-	.nattrs = sizeof(event_attrs) / sizeof(event_attrs[0]),
-	.rels = event_rels,
-	.nrels = sizeof(event_rels) / sizeof(event_rels[0]),
+    .type = "event",
+    .path = "events",
+    .table = "events",
+    .attrs = event_attrs,
+    .nattrs = sizeof(event_attrs) / sizeof(event_attrs[0]),
+    .rels = event_rels,
+    .nrels = sizeof(event_rels) / sizeof(event_rels[0]),
 };
 
 #define PUBLIC_EVENT "e.deleted_at IS NULL AND e.state = 'published' AND e.privacy = 'public'"
@@ -115,10 +122,10 @@ int events_init(struct pg_pool *pg)
 		return -1;
 	sql_by_id = build("SELECT %s FROM events e WHERE e.id = $1 AND " PUBLIC_EVENT, cols);
 	sql_by_ident =
-		build("SELECT %s FROM events e WHERE e.identifier = $1 AND " PUBLIC_EVENT, cols);
-	sql_page = build("SELECT %s FROM events e WHERE " PUBLIC_EVENT
-			 " ORDER BY e.id LIMIT $1 OFFSET $2",
-			 cols);
+	    build("SELECT %s FROM events e WHERE e.identifier = $1 AND " PUBLIC_EVENT, cols);
+	sql_page =
+	    build("SELECT %s FROM events e WHERE " PUBLIC_EVENT " ORDER BY e.id LIMIT $1 OFFSET $2",
+		  cols);
 	sql_count = strdup("SELECT count(*) FROM events e WHERE " PUBLIC_EVENT);
 	free(cols);
 	if (!sql_by_id || !sql_by_ident || !sql_page || !sql_count)
@@ -189,11 +196,11 @@ void events_detail(struct req_ctx *ctx)
 /* ---- list ---- */
 
 struct list_state {
-	int pending;             /* results still to come */
-	long count;              /* meta.count */
-	long number, size;       /* page asked for */
+	int pending;		  /* results still to come */
+	long count;		  /* meta.count */
+	long number, size;	  /* page asked for */
 	struct json_object *data; /* rendered rows */
-	int too_many;            /* page[size]=0 with more than MAX_PAGE_SIZE rows */
+	int too_many;		  /* page[size]=0 with more than MAX_PAGE_SIZE rows */
 };
 
 static void list_free(void *p)

@@ -11,10 +11,10 @@
 #define J ROUTE_JSONAPI
 
 static const struct route routes[] = {
-	{ROUTER_GET, "/health-check", ops_health, NULL, 0},
-	{ROUTER_GET, "/metrics", ops_metrics, NULL, 0},
-	{ROUTER_GET, "/v1/events", events_list, &event_resource, J},
-	{ROUTER_GET, "/v1/events/{event_id}", events_detail, &event_resource, J},
+    {ROUTER_GET, "/health-check", ops_health, NULL, 0},
+    {ROUTER_GET, "/metrics", ops_metrics, NULL, 0},
+    {ROUTER_GET, "/v1/events", events_list, &event_resource, J},
+    {ROUTER_GET, "/v1/events/{event_id}", events_detail, &event_resource, J},
 };
 
 int routes_init(struct router *r, struct pg_pool *pg)

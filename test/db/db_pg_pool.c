@@ -23,11 +23,11 @@ static const char *url;
 struct fixture {
 	struct event_base *base;
 	struct pg_pool *pool;
-	int done;        /* callbacks seen */
-	int want;        /* callbacks expected before the loop stops */
-	int ok, errors;  /* by outcome */
+	int done;	 /* callbacks seen */
+	int want;	 /* callbacks expected before the loop stops */
+	int ok, errors;	 /* by outcome */
 	int unavailable; /* PG_ERR_UNAVAILABLE */
-	char last[64];   /* first column of the last row */
+	char last[64];	 /* first column of the last row */
 	struct pg_txn *txn;
 };
 
@@ -88,7 +88,8 @@ static void test_batch_of_reads(void **state)
 		for (int i = 0; i < 200; i++) {
 			snprintf(buf, sizeof(buf), "v%d", i);
 			const char *p = buf;
-			assert_non_null(pg_pool_query(f->pool, PG_READ, "echo", NULL, 1, &p, count_cb, f));
+			assert_non_null(
+			    pg_pool_query(f->pool, PG_READ, "echo", NULL, 1, &p, count_cb, f));
 		}
 		run(f, 200);
 		assert_int_equal(f->ok, 200);
@@ -121,10 +122,10 @@ static void txn_ready(void *arg, struct pg_txn *txn, int err)
 	struct fixture *f = arg;
 	assert_int_equal(err, PG_OK);
 	f->txn = txn;
-	assert_non_null(pg_txn_query(txn, NULL, "INSERT INTO pool_t VALUES (1)", 0, NULL,
-				     txn_step, f));
-	assert_non_null(pg_txn_query(txn, NULL, "INSERT INTO pool_t VALUES (2)", 0, NULL,
-				     txn_step, f));
+	assert_non_null(
+	    pg_txn_query(txn, NULL, "INSERT INTO pool_t VALUES (1)", 0, NULL, txn_step, f));
+	assert_non_null(
+	    pg_txn_query(txn, NULL, "INSERT INTO pool_t VALUES (2)", 0, NULL, txn_step, f));
 }
 
 static int txn_commit;
@@ -167,8 +168,8 @@ static void test_transactions(void **state)
 			pg_pool_query(f->pool, PG_READ, "echo", NULL, 1, &p, count_cb, f);
 			run(f, 4);
 			f->last[0] = '\0';
-			pg_pool_query(f->pool, PG_READ, NULL, "SELECT count(*) FROM pool_t", 0, NULL,
-				      count_cb, f);
+			pg_pool_query(f->pool, PG_READ, NULL, "SELECT count(*) FROM pool_t", 0,
+				      NULL, count_cb, f);
 			run(f, 5);
 			assert_string_equal(f->last, txn_commit ? "2" : "0");
 			teardown_pool(f);
@@ -205,8 +206,8 @@ static void test_unreachable(void **state)
 	(void)state;
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->base = event_base_new();
-	f->pool = pg_pool_new(f->base, NULL, "postgresql://postgres@127.0.0.1:1/none", 1, 1, 16,
-			      1000);
+	f->pool =
+	    pg_pool_new(f->base, NULL, "postgresql://postgres@127.0.0.1:1/none", 1, 1, 16, 1000);
 	pg_pool_start(f->pool);
 	const char *p = "x";
 	struct pg_query *q = pg_pool_query(f->pool, PG_READ, "echo", NULL, 1, &p, count_cb, f);
@@ -226,11 +227,9 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_batch_of_reads),
-		cmocka_unit_test(test_error_in_batch),
-		cmocka_unit_test(test_transactions),
-		cmocka_unit_test(test_queue_bound_and_cancel),
-		cmocka_unit_test(test_unreachable),
+	    cmocka_unit_test(test_batch_of_reads), cmocka_unit_test(test_error_in_batch),
+	    cmocka_unit_test(test_transactions),   cmocka_unit_test(test_queue_bound_and_cancel),
+	    cmocka_unit_test(test_unreachable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,14 +5,17 @@
 PKGS      := libevent libevent_pthreads libpq json-c
 CC        ?= cc
 CSTD      := -std=c11 -D_GNU_SOURCE
-WARN      := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 OPT       ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
 
-SRCS := $(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c)
+# Files still being written (not yet wired in) stay out of the build.
+WIP  := src/core/auth.c src/core/workers.c src/core/password.c src/core/admin.c \
+	src/handlers/auth.c src/core/crud.c src/handlers/resources.c
+SRCS := $(filter-out $(WIP),$(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c))
 BUILD ?= build/release
 SQLS := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o

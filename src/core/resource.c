@@ -8,35 +8,85 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sqlbuf.h"
+
 static int rendered(const struct resource_attr *a)
 {
 	return !(a->flags & ATTR_WRITEONLY) && a->type != ATTR_NULL;
 }
 
-char *resource_select_list(const struct resource *r, const char *alias)
+const struct resource_attr *resource_attr_find(const struct resource *r, const char *name)
 {
-	size_t cap = 64;
-	for (int i = 0; i < r->nattrs; i++)
-		cap += strlen(r->attrs[i].column ? r->attrs[i].column : "") * 2 + 48;
-	char *s = malloc(cap);
-	if (!s)
-		return NULL;
-	size_t n = (size_t)snprintf(s, cap, "%s.id", alias);
+	for (int i = 0; i < r->nattrs; i++) {
+		const char *a = r->attrs[i].name, *b = name;
+		/* "starts-at" and "starts_at" name the same attribute */
+		while (*a && (*a == *b || (*a == '-' && *b == '_')))
+			a++, b++;
+		if (*a == '\0' && *b == '\0')
+			return &r->attrs[i];
+	}
+	return NULL;
+}
+
+const struct resource_rel *resource_rel_find(const struct resource *r, const char *name)
+{
+	for (int i = 0; i < r->nrels; i++) {
+		const char *a = r->rels[i].name, *b = name;
+		while (*a && (*a == *b || (*a == '-' && *b == '_')))
+			a++, b++;
+		if (*a == '\0' && *b == '\0')
+			return &r->rels[i];
+	}
+	return NULL;
+}
+
+static int has_fk_col(const struct resource_rel *rel)
+{
+	return !rel->to_many && rel->fk && !rel->sql_target_ids;
+}
+
+void resource_select_list(const struct resource *r, const char *alias, struct sqlbuf *b)
+{
+	sqlbuf_add(b, "%s.id", alias);
 	for (int i = 0; i < r->nattrs; i++) {
 		const struct resource_attr *a = &r->attrs[i];
 		if (!rendered(a))
 			continue;
 		if (a->type == ATTR_TIME)
-			n += (size_t)snprintf(s + n, cap - n, ", to_json(%s.%s)#>>'{}'", alias,
-					      a->column);
+			sqlbuf_add(b, ", to_json(%s.%s)#>>'{}'", alias, a->column);
 		else
-			n += (size_t)snprintf(s + n, cap - n, ", %s.%s", alias, a->column);
+			sqlbuf_add(b, ", %s.%s", alias, a->column);
 	}
-	return s;
+	for (int i = 0; i < r->nrels; i++)
+		if (has_fk_col(&r->rels[i]))
+			sqlbuf_add(b, ", %s.%s", alias, r->rels[i].fk);
 }
 
-static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res, int row,
-				      int col)
+int resource_ncols(const struct resource *r)
+{
+	int n = 1;
+	for (int i = 0; i < r->nattrs; i++)
+		n += rendered(&r->attrs[i]);
+	for (int i = 0; i < r->nrels; i++)
+		n += has_fk_col(&r->rels[i]);
+	return n;
+}
+
+int resource_fk_col(const struct resource *r, const struct resource_rel *rel)
+{
+	int n = 1;
+	for (int i = 0; i < r->nattrs; i++)
+		n += rendered(&r->attrs[i]);
+	for (int i = 0; i < r->nrels; i++) {
+		if (&r->rels[i] == rel)
+			return has_fk_col(rel) ? n : -1;
+		n += has_fk_col(&r->rels[i]);
+	}
+	return -1;
+}
+
+static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res,
+				      int row, int col)
 {
 	if (a->type == ATTR_NULL || PQgetisnull(res, row, col))
 		return NULL;
@@ -53,9 +103,20 @@ static struct json_object *attr_value(const struct resource_attr *a, const PGres
 	}
 }
 
-struct json_object *resource_object(const struct resource *r, const PGresult *res, int row)
+static int in_fields(const char *const *fields, const char *name)
 {
-	const char *id = PQgetvalue(res, row, 0);
+	if (!fields)
+		return 1;
+	for (; *fields; fields++)
+		if (strcmp(*fields, name) == 0)
+			return 1;
+	return 0;
+}
+
+struct json_object *resource_object(const struct resource *r, const PGresult *res, int row,
+				    int col0, int private_ok, const char *const *fields)
+{
+	const char *id = PQgetvalue(res, row, col0);
 	char self[128];
 	snprintf(self, sizeof(self), "/v1/%s/%s", r->path, id);
 
@@ -64,12 +125,13 @@ struct json_object *resource_object(const struct resource *r, const PGresult *re
 	json_object_object_add(o, "id", json_object_new_string(id));
 
 	struct json_object *attrs = json_object_new_object();
-	int col = 1;
+	int col = col0 + 1;
 	for (int i = 0; i < r->nattrs; i++) {
 		const struct resource_attr *a = &r->attrs[i];
 		if (a->flags & ATTR_WRITEONLY)
 			continue;
-		json_object_object_add(attrs, a->name, attr_value(a, res, row, col));
+		if (in_fields(fields, a->name) && (private_ok || !(a->flags & ATTR_PRIVATE)))
+			json_object_object_add(attrs, a->name, attr_value(a, res, row, col));
 		if (rendered(a))
 			col++;
 	}
@@ -77,6 +139,8 @@ struct json_object *resource_object(const struct resource *r, const PGresult *re
 
 	struct json_object *rels = json_object_new_object();
 	for (int i = 0; i < r->nrels; i++) {
+		if (!in_fields(fields, r->rels[i].name))
+			continue;
 		char buf[192];
 		struct json_object *links = json_object_new_object();
 		snprintf(buf, sizeof(buf), "%s/relationships/%s", self, r->rels[i].name);

@@ -15,6 +15,7 @@
 #include "core/jsonapi.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
+#include "core/sqlbuf.h"
 
 #define RO ATTR_READONLY
 #define RQ ATTR_REQUIRED
@@ -117,9 +118,12 @@ static char *build(const char *fmt, const char *cols)
 
 int events_init(struct pg_pool *pg)
 {
-	char *cols = resource_select_list(&event_resource, "e");
-	if (!cols)
+	struct sqlbuf sb;
+	sqlbuf_init(&sb);
+	resource_select_list(&event_resource, "e", &sb);
+	if (sqlbuf_failed(&sb))
 		return -1;
+	char *cols = sb.s;
 	sql_by_id = build("SELECT %s FROM events e WHERE e.id = $1 AND " PUBLIC_EVENT, cols);
 	sql_by_ident =
 	    build("SELECT %s FROM events e WHERE e.identifier = $1 AND " PUBLIC_EVENT, cols);
@@ -169,7 +173,7 @@ static void detail_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		req_ctx_reply_error(ctx, 404, "No event with this id or identifier.", NULL, NULL);
 		return;
 	}
-	struct json_object *doc = jsonapi_doc(resource_object(&event_resource, res, 0));
+	struct json_object *doc = jsonapi_doc(resource_object(&event_resource, res, 0, 0, 0, NULL));
 	struct json_object *links = json_object_new_object();
 	json_object_object_add(links, "self", json_object_new_string(ctx->path));
 	json_object_object_add(doc, "links", links);
@@ -238,7 +242,7 @@ static void list_rows_done(struct req_ctx *ctx, PGresult *res, int err, void *ar
 		st->too_many = 1;
 	} else {
 		for (int i = 0; i < n; i++)
-			json_object_array_add(st->data, resource_object(&event_resource, res, i));
+			json_object_array_add(st->data, resource_object(&event_resource, res, i, 0, 0, NULL));
 	}
 	list_finish(ctx, st);
 }

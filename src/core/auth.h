@@ -1,0 +1,47 @@
+/*
+ * auth: who is calling. Verifies `Authorization: JWT <token>` (or Bearer)
+ * tokens with libjwt (HS256 only, SECRET_KEY; exp and nbf checked here),
+ * issues tokens, and resolves a token's user to a principal (is the user
+ * still there, not blocked, admin?) through a short per-worker cache.
+ *
+ * Never: logs tokens or passwords; blocks the loop (password hashing runs
+ * on the worker pool, see core/workers.h).
+ */
+#ifndef OES_AUTH_H
+#define OES_AUTH_H
+
+#include <stddef.h>
+
+struct req_ctx;
+
+struct principal {
+	long long user_id;  /* 0: anonymous */
+	int is_admin;       /* users.is_admin (or super admin) */
+	int is_super_admin; /* users.is_super_admin */
+	char jti[64];       /* token id */
+	long long iat, exp; /* issued at, expires at (Unix seconds) */
+};
+
+/* Parses and verifies an Authorization header value without I/O.
+ * Returns 0 when header is NULL (anonymous), 1 when the token is valid
+ * (fills user_id, jti, iat, exp), -1 when it is not (why says why, for the
+ * 401 detail; never the token). */
+int auth_parse_header(const char *header, struct principal *p, char *why, size_t whylen);
+
+/* A signed token for user_id with a fresh jti (written to jti_out when not
+ * NULL, 64 bytes). Caller frees. NULL on failure. */
+char *auth_issue_token(long long user_id, char *jti_out);
+
+/* Resolves the request's caller into ctx->principal: anonymous callers at
+ * once; token holders by the users row (cached per worker up to 30 s):
+ * missing, deleted or blocked users, and bad tokens, get a 401 answer and
+ * `done` is not called. `done` runs on the loop while ctx can still answer
+ * (it may run before auth_resolve returns). */
+void auth_resolve(struct req_ctx *ctx, void (*done)(struct req_ctx *ctx));
+
+/* Drops the cached status of a user (after a change to the users row). */
+void auth_forget_user(long long user_id);
+/* Frees the cache. */
+void auth_cleanup(void);
+
+#endif

@@ -73,10 +73,11 @@ void access_roles_sql(const char *event_expr, const struct principal *p, struct 
 		sqlbuf_add(b, "0");
 		return;
 	}
-	sqlbuf_add(b,
-		   "(SELECT coalesce(bit_or(1 << (uer.role_id - 1)), 0) FROM users_events_roles uer "
-		   "WHERE uer.event_id = %s AND uer.user_id = ",
-		   event_expr);
+	sqlbuf_add(
+	    b,
+	    "(SELECT coalesce(bit_or(1 << (uer.role_id::int - 1)), 0) FROM users_events_roles uer "
+	    "WHERE uer.event_id = %s AND uer.user_id = ",
+	    event_expr);
 	sqlbuf_param_int(b, p->user_id);
 	sqlbuf_add(b, ")");
 }

@@ -16,9 +16,9 @@ struct req_ctx;
 
 struct principal {
 	long long user_id;  /* 0: anonymous */
-	int is_admin;       /* users.is_admin (or super admin) */
+	int is_admin;	    /* users.is_admin (or super admin) */
 	int is_super_admin; /* users.is_super_admin */
-	char jti[64];       /* token id */
+	char jti[64];	    /* token id */
 	long long iat, exp; /* issued at, expires at (Unix seconds) */
 };
 

@@ -14,15 +14,15 @@
 
 #define FILTER_MAX_DEPTH 8
 #define FILTER_MAX_NODES 64
-#define FILTER_MAX_TEXT 8192
+#define FILTER_MAX_TEXT	 8192
 
 struct fstate {
 	const struct principal *p; /* caller, for visibility of related rows */
-	struct sqlbuf *b;          /* output */
-	char *err;                 /* message on failure */
+	struct sqlbuf *b;	   /* output */
+	char *err;		   /* message on failure */
 	size_t errlen;
-	int nodes;                 /* nodes compiled */
-	int aliases;               /* sub-query aliases used */
+	int nodes;   /* nodes compiled */
+	int aliases; /* sub-query aliases used */
 };
 
 static int fail(struct fstate *st, const char *fmt, const char *arg)
@@ -121,7 +121,8 @@ static int rel_sql(struct fstate *st, const struct resource_rel *rel, const char
 	if (strcmp(op, rel->to_many ? "any" : "has") != 0)
 		return fail(st, "relationship '%s' takes op 'has' (to-one) or 'any' (to-many)",
 			    rel->name);
-	if (!json_object_is_type(val, json_type_object) && !json_object_is_type(val, json_type_array))
+	if (!json_object_is_type(val, json_type_object) &&
+	    !json_object_is_type(val, json_type_array))
 		return fail(st, "the value of a '%s' filter must be a filter object", rel->name);
 	char sub[16];
 	snprintf(sub, sizeof(sub), "f%d", ++st->aliases);
@@ -135,7 +136,9 @@ static int rel_sql(struct fstate *st, const struct resource_rel *rel, const char
 		sqlbuf_add(b, "EXISTS (SELECT 1 FROM %s %s WHERE %s.id = %s.%s", t->table, sub, sub,
 			   alias, rel->fk);
 	} else if (rel->join_table) {
-		sqlbuf_add(b, "EXISTS (SELECT 1 FROM %s j%s JOIN %s %s ON %s.id = j%s.%s WHERE j%s.%s = %s.id",
+		sqlbuf_add(b,
+			   "EXISTS (SELECT 1 FROM %s j%s JOIN %s %s ON %s.id = j%s.%s WHERE j%s.%s "
+			   "= %s.id",
 			   rel->join_table, sub, t->table, sub, sub, sub, rel->join_other, sub,
 			   rel->join_self, alias);
 	} else {
@@ -243,9 +246,9 @@ static int leaf_sql(struct fstate *st, struct json_object *n, const struct resou
 		const char *op, *sql, *pre, *post;
 		int escape;
 	} like[] = {
-		{"like", "LIKE", "", "", 0},        {"ilike", "ILIKE", "", "", 0},
-		{"startswith", "LIKE", "", "%", 1}, {"endswith", "LIKE", "%", "", 1},
-		{"contains", "LIKE", "%", "%", 1},
+	    {"like", "LIKE", "", "", 0},	{"ilike", "ILIKE", "", "", 0},
+	    {"startswith", "LIKE", "", "%", 1}, {"endswith", "LIKE", "%", "", 1},
+	    {"contains", "LIKE", "%", "%", 1},
 	};
 	for (size_t i = 0; i < sizeof(like) / sizeof(like[0]); i++) {
 		if (strcmp(op, like[i].op) != 0)
@@ -322,7 +325,7 @@ int filter_sql(const char *text, const struct resource *r, const char *alias,
 		return fail(&st, "out of memory", NULL);
 	struct json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text));
 	int bad = json_tokener_get_error(tok) != json_tokener_success ||
-		  tok->char_offset != (int)strlen(text);
+		  json_tokener_get_parse_end(tok) != strlen(text);
 	json_tokener_free(tok);
 	if (bad || !root) {
 		json_object_put(root);

@@ -22,7 +22,9 @@
 #include <event2/util.h>
 #include <netdb.h>
 
+#include "core/admin.h"
 #include "core/app.h"
+#include "core/auth.h"
 #include "core/config.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -31,19 +33,24 @@
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
 #include "core/router.h"
+#include "core/workers.h"
 #include "handlers/routes.h"
 
 struct app app;
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: open-event-server [serve] [--workers N]\n"
-		     "       open-event-server migrate\n"
-		     "       open-event-server healthcheck\n"
-		     "       open-event-server --help\n\n"
-		     "  serve        run the HTTP server (the default)\n"
-		     "  migrate      apply pending migrations from the embedded sql/ files\n"
-		     "  healthcheck  exit 0 when GET /health-check of HOST:PORT answers 200\n\n");
+	fprintf(out,
+		"Usage: open-event-server [serve] [--workers N]\n"
+		"       open-event-server migrate\n"
+		"       open-event-server healthcheck\n"
+		"       open-event-server create-admin EMAIL\n"
+		"       open-event-server --help\n\n"
+		"  serve        run the HTTP server (the default)\n"
+		"  migrate      apply pending migrations from the embedded sql/ files\n"
+		"  healthcheck  exit 0 when GET /health-check of HOST:PORT answers 200\n"
+		"  create-admin create or promote a super admin (password from ADMIN_PASSWORD\n"
+		"               or one line of standard input)\n\n");
 	config_print_help(out);
 }
 
@@ -115,7 +122,7 @@ static int run_worker(int reuseport)
 		goto out;
 	}
 	srv = http_server_new(app.base, app.router, reuseport);
-	if (!srv)
+	if (!srv || workers_start(app.base, 0) < 0)
 		goto out;
 	req_ctx_on_done = check_drained;
 	sigterm = evsignal_new(app.base, SIGTERM, on_signal, srv);
@@ -132,6 +139,7 @@ static int run_worker(int reuseport)
 out:
 	req_ctx_on_done = NULL;
 	http_server_free(srv); /* closes connections: their contexts finish */
+	workers_stop();	       /* runs the last jobs' completions: they find no client */
 	if (grace_timer)
 		event_free(grace_timer);
 	if (sigterm)
@@ -140,6 +148,7 @@ out:
 		event_free(sigint);
 	pg_pool_free(app.pg);
 	routes_cleanup();
+	auth_cleanup();
 	router_free(app.router);
 	metrics_free();
 	if (app.dns)
@@ -332,6 +341,7 @@ int main(int argc, char **argv)
 {
 	const char *cmd = "serve";
 	const char *workers = NULL;
+	const char *email = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -342,6 +352,8 @@ int main(int argc, char **argv)
 			workers = argv[i] + 10;
 		} else if (argv[i][0] != '-' && i == 1) {
 			cmd = argv[i];
+		} else if (argv[i][0] != '-' && i == 2 && strcmp(cmd, "create-admin") == 0) {
+			email = argv[i];
 		} else {
 			fprintf(stderr, "open-event-server: unknown argument %s (see --help)\n",
 				argv[i]);
@@ -349,7 +361,12 @@ int main(int argc, char **argv)
 		}
 	}
 	int serve = strcmp(cmd, "serve") == 0;
-	if (!serve && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "healthcheck") != 0) {
+	int admin = strcmp(cmd, "create-admin") == 0;
+	if (admin && !email) {
+		fprintf(stderr, "open-event-server: create-admin needs an EMAIL\n");
+		return 2;
+	}
+	if (!serve && !admin && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "healthcheck") != 0) {
 		fprintf(stderr, "open-event-server: unknown command %s (see --help)\n", cmd);
 		return 2;
 	}
@@ -369,6 +386,8 @@ int main(int argc, char **argv)
 		rc = 2;
 	} else if (serve) {
 		rc = cmd_serve();
+	} else if (admin) {
+		rc = admin_create_command(email);
 	} else {
 		rc = cmd_migrate();
 	}

@@ -43,7 +43,7 @@ struct req_ctx {
 	struct timeval start;		 /* arrival time */
 	struct req_op *ops;		 /* operations in flight (doubly linked) */
 	int status;			 /* status sent, for logs and metrics */
-	struct principal principal;      /* the caller, once auth_resolve ran */
+	struct principal principal;	 /* the caller, once auth_resolve ran */
 	void *hdata;			 /* handler state, freed by hfree */
 	void (*hfree)(void *hdata);	 /* frees hdata with the context (may be NULL) */
 };

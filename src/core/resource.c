@@ -85,8 +85,8 @@ int resource_fk_col(const struct resource *r, const struct resource_rel *rel)
 	return -1;
 }
 
-static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res,
-				      int row, int col)
+static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res, int row,
+				      int col)
 {
 	if (a->type == ATTR_NULL || PQgetisnull(res, row, col))
 		return NULL;

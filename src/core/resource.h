@@ -23,21 +23,21 @@ enum attr_type {
 };
 
 enum attr_flags {
-	ATTR_REQUIRED = 1 << 0,  /* must be given on create */
-	ATTR_READONLY = 1 << 1,  /* never written by clients */
+	ATTR_REQUIRED = 1 << 0,	 /* must be given on create */
+	ATTR_READONLY = 1 << 1,	 /* never written by clients */
 	ATTR_WRITEONLY = 1 << 2, /* never rendered (passwords) */
-	ATTR_PRIVATE = 1 << 3,   /* rendered only to the row's user and admins */
-	ATTR_ADMIN = 1 << 4,     /* written only by admins */
-	ATTR_SUPER = 1 << 5,     /* written only by super admins */
-	ATTR_NONEMPTY = 1 << 6,  /* a string must not be blank */
-	ATTR_URL = 1 << 7,       /* a string must be an http(s) URL */
+	ATTR_PRIVATE = 1 << 3,	 /* rendered only to the row's user and admins */
+	ATTR_ADMIN = 1 << 4,	 /* written only by admins */
+	ATTR_SUPER = 1 << 5,	 /* written only by super admins */
+	ATTR_NONEMPTY = 1 << 6,	 /* a string must not be blank */
+	ATTR_URL = 1 << 7,	 /* a string must be an http(s) URL */
 };
 
 struct resource_attr {
-	const char *name;               /* dasherized JSON name */
-	const char *column;             /* column in the table (NULL for ATTR_NULL) */
-	int type;                       /* enum attr_type */
-	int flags;                      /* enum attr_flags */
+	const char *name;		/* dasherized JSON name */
+	const char *column;		/* column in the table (NULL for ATTR_NULL) */
+	int type;			/* enum attr_type */
+	int flags;			/* enum attr_flags */
 	const char *const *enum_values; /* allowed values (NULL-terminated), or NULL */
 };
 
@@ -50,27 +50,27 @@ enum rel_flags {
 struct resource;
 
 struct resource_rel {
-	const char *name;               /* dasherized relationship name */
-	int to_many;                    /* 1: to-many */
-	const struct resource *target;  /* the related type */
-	const char *fk;                 /* to-one: our column holding the target id;
-					   to-many: the target's column holding our id */
-	const char *join_table;         /* to-many through a link table, or NULL */
-	const char *join_self;          /* its column holding our id */
-	const char *join_other;         /* its column holding the target id */
-	const char *sql_target_ids;     /* special relationship: SQL giving the target ids of
-					   row `%s.id` (one %s: the alias), or NULL */
-	int flags;                      /* enum rel_flags */
+	const char *name;	       /* dasherized relationship name */
+	int to_many;		       /* 1: to-many */
+	const struct resource *target; /* the related type */
+	const char *fk;		       /* to-one: our column holding the target id;
+					  to-many: the target's column holding our id */
+	const char *join_table;	       /* to-many through a link table, or NULL */
+	const char *join_self;	       /* its column holding our id */
+	const char *join_other;	       /* its column holding the target id */
+	const char *sql_target_ids;    /* special relationship: SQL giving the target ids of
+					  row `%s.id` (one %s: the alias), or NULL */
+	int flags;		       /* enum rel_flags */
 };
 
 /* Who may do something (checked with the caller's roles on the event). */
 enum perm {
-	PERM_NONE,      /* nobody (not even admins: e.g. static types) */
-	PERM_ANYONE,    /* anonymous callers too */
+	PERM_NONE,	/* nobody (not even admins: e.g. static types) */
+	PERM_ANYONE,	/* anonymous callers too */
 	PERM_SIGNED_IN, /* any signed-in caller */
-	PERM_EVENT,     /* callers whose roles on the row's event intersect the mask */
-	PERM_SELF,      /* the user row itself (users only) */
-	PERM_ADMIN,     /* admins only */
+	PERM_EVENT,	/* callers whose roles on the row's event intersect the mask */
+	PERM_SELF,	/* the user row itself (users only) */
+	PERM_ADMIN,	/* admins only */
 };
 
 /* Bits of the event roles; roles are seeded with ids 1..6 in this order. */
@@ -83,26 +83,26 @@ enum event_role {
 	ROLE_REGISTRAR = 1 << 5,
 };
 #define ROLES_ORGANISERS (ROLE_OWNER | ROLE_ORGANIZER | ROLE_COORGANIZER)
-#define ROLES_STAFF 0x3f
+#define ROLES_STAFF	 0x3f
 
 struct write_ctx;
 
 struct resource {
-	const char *type;                  /* JSON:API type, singular ("event") */
-	const char *path;                  /* route segment, plural ("events") */
-	const char *table;                 /* SQL table */
-	const struct resource_attr *attrs; /* attributes, in rendering order */
-	int nattrs;                        /* their number */
-	const struct resource_rel *rels;   /* relationships */
-	int nrels;                         /* their number */
-	int soft_delete;                   /* has deleted_at */
-	const char *event_col;             /* column with the event's id ("id" for events),
-					      or NULL for types outside events */
-	const char *default_sort;          /* ORDER BY of lists, e.g. "t.id" */
-	int list_route;                    /* GET /v1/<path> exists */
-	int perm_list;                     /* enum perm for GET /v1/<path> */
+	const char *type;			   /* JSON:API type, singular ("event") */
+	const char *path;			   /* route segment, plural ("events") */
+	const char *table;			   /* SQL table */
+	const struct resource_attr *attrs;	   /* attributes, in rendering order */
+	int nattrs;				   /* their number */
+	const struct resource_rel *rels;	   /* relationships */
+	int nrels;				   /* their number */
+	int soft_delete;			   /* has deleted_at */
+	const char *event_col;			   /* column with the event's id ("id" for events),
+						      or NULL for types outside events */
+	const char *default_sort;		   /* ORDER BY of lists, e.g. "t.id" */
+	int list_route;				   /* GET /v1/<path> exists */
+	int perm_list;				   /* enum perm for GET /v1/<path> */
 	int perm_create, perm_update, perm_delete; /* enum perm */
-	int role_mask;                     /* roles allowed for PERM_EVENT writes */
+	int role_mask;				   /* roles allowed for PERM_EVENT writes */
 	/* Extra condition for callers who are not staff of the row's event
 	 * (e.g. sessions: accepted or confirmed, or their own), or NULL. */
 	void (*public_filter)(struct sqlbuf *b, const char *alias, const struct principal *p);
@@ -112,6 +112,9 @@ struct resource {
 	/* Business rules of writes: fills derived columns, checks values; may
 	 * answer (then returns -1). NULL when none. */
 	int (*before_write)(struct write_ctx *w);
+	/* Appends CTEs run with an insert (the new row is CTE `ins`), e.g. the
+	 * owner role of a new event. NULL when none. */
+	void (*insert_ctes)(struct write_ctx *w, struct sqlbuf *b);
 };
 
 const struct resource_attr *resource_attr_find(const struct resource *r, const char *name);

@@ -12,11 +12,11 @@
 #define SQLBUF_MAX_PARAMS 128
 
 struct sqlbuf {
-	char *s;                             /* the statement, NUL-terminated */
-	size_t len, cap;                     /* used and allocated bytes */
-	int nparams;                         /* parameters so far */
-	char *params[SQLBUF_MAX_PARAMS];     /* owned copies; NULL is SQL NULL */
-	int failed;                          /* an allocation or the parameter limit failed */
+	char *s;			 /* the statement, NUL-terminated */
+	size_t len, cap;		 /* used and allocated bytes */
+	int nparams;			 /* parameters so far */
+	char *params[SQLBUF_MAX_PARAMS]; /* owned copies; NULL is SQL NULL */
+	int failed;			 /* an allocation or the parameter limit failed */
 };
 
 void sqlbuf_init(struct sqlbuf *b);

@@ -1,0 +1,1930 @@
+/*
+ * crud: generic JSON:API routes from resource descriptors.
+ *
+ * Reads: one page query and one count query (independent reads: they share
+ * a pipeline sync), then one query per level of each include path. Writes:
+ * a load query (visibility and the caller's roles on the event), then one
+ * statement (CTEs keep multi-table writes atomic), answered from its
+ * RETURNING rows.
+ *
+ * Owns: generated route patterns and per-request states (freed with the
+ * request context). Never: trusts a name from input without finding it in
+ * a descriptor; puts a value anywhere but in a $n parameter.
+ */
+#include "core/crud.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "core/access.h"
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/filter.h"
+#include "core/jsonapi.h"
+#include "core/log.h"
+#include "core/pg_pool.h"
+#include "core/req_ctx.h"
+#include "core/router.h"
+#include "core/sqlbuf.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#define MAX_INCLUDES	  8
+#define MAX_INCLUDE_DEPTH 4
+#define MAX_SORT	  6
+#define MAX_FIELDSETS	  8
+#define BODY_MAX_DEPTH	  32
+
+enum crud_kind {
+	CRUD_LIST,	/* GET /v1/x, or GET /v1/p/{id}/x (to-many related) */
+	CRUD_DETAIL,	/* GET /v1/x/{id} */
+	CRUD_RELATED1,	/* GET /v1/p/{id}/x (to-one related) */
+	CRUD_REL_GET,	/* GET /v1/p/{id}/relationships/x */
+	CRUD_REL_PATCH, /* PATCH /v1/p/{id}/relationships/x (to-one) */
+	CRUD_CREATE,	/* POST /v1/x */
+	CRUD_UPDATE,	/* PATCH /v1/x/{id} */
+	CRUD_DELETE,	/* DELETE /v1/x/{id} */
+};
+
+struct crud_route {
+	const struct resource *r;	/* type served (the target for related routes) */
+	const struct resource *parent;	/* parent type of related/relationship routes */
+	const struct resource_rel *rel; /* relationship of the parent, or NULL */
+	int kind;			/* enum crud_kind */
+};
+
+/* Enough of the event type for visibility checks of a write's event. */
+static const struct resource events_ref = {
+    .type = "event", .table = "events", .soft_delete = 1, .event_col = "id"};
+
+static struct crud_route *route_data;
+static int nroute_data;
+static char **patterns;
+static int npatterns;
+
+/* ---- small helpers ---- */
+
+static const struct crud_route *route_of(struct req_ctx *ctx)
+{
+	return ctx->match.route->udata;
+}
+
+/* The {id} or {event_id} capture as a number; identifiers are passed as
+ * SQL (events only). */
+static void id_condition(struct req_ctx *ctx, const char *alias, struct sqlbuf *b)
+{
+	const struct route_param *p = &ctx->match.params[0];
+	if (p->is_ident) {
+		sqlbuf_add(b, "%s.identifier = ", alias);
+		sqlbuf_param(b, p->ident);
+	} else {
+		sqlbuf_add(b, "%s.id = ", alias);
+		sqlbuf_param_int(b, p->id);
+	}
+}
+
+static int trash_mode(struct req_ctx *ctx, int *mode)
+{
+	static const char *const with[] = {"with_trashed", "get_trashed"};
+	*mode = TRASH_HIDE;
+	for (int i = 0; i < 2; i++) {
+		const char *v = query_get(&ctx->query, with[i]);
+		if (v && strcmp(v, "true") == 0)
+			*mode = TRASH_WITH;
+	}
+	const char *only = query_get(&ctx->query, "only_trashed");
+	if (only && strcmp(only, "true") == 0)
+		*mode = TRASH_ONLY;
+	if (*mode == TRASH_HIDE)
+		return 0;
+	if (!ctx->principal.user_id) {
+		req_ctx_reply_error(ctx, 401, "Reading trashed rows needs a signed-in caller.",
+				    NULL, NULL);
+		return -1;
+	}
+	if (!ctx->principal.is_admin) {
+		req_ctx_reply_error(ctx, 403, "Only admins and organisers may read trashed rows.",
+				    NULL, "with_trashed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Maps a database error to an answer. reading: a data error came from a
+ * filter value (400), else from a written value (422). */
+static void db_fail(struct req_ctx *ctx, PGresult *res, int reading)
+{
+	const char *st = pg_sqlstate(res);
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+	if (strcmp(st, "23505") == 0) {
+		req_ctx_reply_error(ctx, 409, "A row with the same unique value exists.", NULL,
+				    NULL);
+	} else if (strcmp(st, "P0422") == 0) {
+		/* business rule raised by a trigger: the hint holds the pointer */
+		req_ctx_reply_error(ctx, 422, detail, hint, NULL);
+	} else if (strncmp(st, "22", 2) == 0 || strcmp(st, "23514") == 0 ||
+		   strcmp(st, "23502") == 0) {
+		if (reading)
+			req_ctx_reply_error(ctx, 400, "A filter value does not fit its field.",
+					    NULL, "filter");
+		else
+			req_ctx_reply_error(ctx, 422, "A value is not acceptable for its field.",
+					    NULL, NULL);
+	} else if (strcmp(st, "23503") == 0) {
+		req_ctx_reply_error(ctx, 404, "A related object does not exist.", NULL, NULL);
+	} else if (strcmp(st, "57014") == 0) {
+		req_ctx_reply_error(ctx, 503, "The database did not answer in time.", NULL, NULL);
+	} else {
+		log_error(ctx->id, "query failed (%s): %s", st,
+			  res ? PQresultErrorMessage(res) : "no result");
+		req_ctx_reply_error(ctx, 500, "The database refused the query.", NULL, NULL);
+	}
+}
+
+/* Whether ATTR_PRIVATE attributes of row `id` of r may be shown. */
+static int private_ok(const struct resource *r, const struct principal *p, const char *id)
+{
+	if (p->is_admin)
+		return 1;
+	return r->perm_update == PERM_SELF && p->user_id && strtoll(id, NULL, 10) == p->user_id;
+}
+
+/* ---- list parameters ---- */
+
+struct inc_path {
+	const struct resource_rel *rels[MAX_INCLUDE_DEPTH]; /* relationship per level */
+	int depth;					    /* levels */
+};
+
+struct fieldset {
+	const struct resource *r; /* type */
+	char **names;		  /* NULL-terminated, owned */
+};
+
+struct listq {
+	long size, number;		   /* page */
+	struct inc_path inc[MAX_INCLUDES]; /* include paths */
+	int ninc;			   /* their number */
+	struct fieldset fs[MAX_FIELDSETS]; /* sparse fieldsets */
+	int nfs;			   /* their number */
+	int trash;			   /* enum trash_mode */
+};
+
+static void listq_free(struct listq *q)
+{
+	for (int i = 0; i < q->nfs; i++) {
+		for (char **n = q->fs[i].names; n && *n; n++)
+			free(*n);
+		free(q->fs[i].names);
+	}
+	q->nfs = 0;
+}
+
+static const char *const *fields_for(const struct listq *q, const struct resource *r)
+{
+	for (int i = 0; i < q->nfs; i++)
+		if (q->fs[i].r == r)
+			return (const char *const *)q->fs[i].names;
+	return NULL;
+}
+
+/* Splits "a,b" into parts; calls fn on each (NUL-terminated copy). */
+static int each_part(const char *s, int (*fn)(void *arg, char *part), void *arg)
+{
+	char *copy = strdup(s);
+	if (!copy)
+		return -1;
+	int rc = 0;
+	char *save = NULL;
+	for (char *p = strtok_r(copy, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
+		while (*p == ' ')
+			p++;
+		rc = fn(arg, p);
+	}
+	free(copy);
+	return rc;
+}
+
+struct inc_parse {
+	struct listq *q;	  /* output */
+	const struct resource *r; /* root type */
+};
+
+static int parse_include_one(void *arg, char *part)
+{
+	struct inc_parse *ip = arg;
+	if (ip->q->ninc >= MAX_INCLUDES)
+		return -1;
+	struct inc_path *path = &ip->q->inc[ip->q->ninc];
+	const struct resource *t = ip->r;
+	char *save = NULL;
+	path->depth = 0;
+	for (char *seg = strtok_r(part, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
+		if (path->depth >= MAX_INCLUDE_DEPTH)
+			return -1;
+		const struct resource_rel *rel = resource_rel_find(t, seg);
+		if (!rel)
+			return -1;
+		path->rels[path->depth++] = rel;
+		t = rel->target;
+	}
+	if (path->depth == 0)
+		return -1;
+	ip->q->ninc++;
+	return 0;
+}
+
+struct fields_parse {
+	const struct resource *r; /* type of the fieldset */
+	char **names;		  /* growing list */
+	int n;
+};
+
+static int parse_field_one(void *arg, char *part)
+{
+	struct fields_parse *fp = arg;
+	const struct resource_attr *a = resource_attr_find(fp->r, part);
+	const struct resource_rel *rel = a ? NULL : resource_rel_find(fp->r, part);
+	if ((!a || (a->flags & ATTR_WRITEONLY)) && !rel)
+		return -1;
+	char **names = realloc(fp->names, (size_t)(fp->n + 2) * sizeof(char *));
+	if (!names)
+		return -1;
+	fp->names = names;
+	names[fp->n++] = strdup(a ? a->name : rel->name);
+	names[fp->n] = NULL;
+	return 0;
+}
+
+/* Finds a type by its JSON:API name among the root and the included types. */
+static const struct resource *type_by_name(const struct resource *r, const struct listq *q,
+					   const char *name)
+{
+	if (strcmp(r->type, name) == 0)
+		return r;
+	for (int i = 0; i < q->ninc; i++)
+		for (int j = 0; j < q->inc[i].depth; j++)
+			if (strcmp(q->inc[i].rels[j]->target->type, name) == 0)
+				return q->inc[i].rels[j]->target;
+	for (int i = 0; i < r->nrels; i++)
+		if (strcmp(r->rels[i].target->type, name) == 0)
+			return r->rels[i].target;
+	return NULL;
+}
+
+/* Parses include, fields[...], page[...] and the trash flags. Answers on
+ * error and returns -1. */
+static int listq_parse(struct req_ctx *ctx, const struct resource *r, struct listq *q, int paged)
+{
+	memset(q, 0, sizeof(*q));
+	const char *bad = NULL;
+	if (paged && query_page(&ctx->query, cfg.max_page_size, &q->size, &q->number, &bad) < 0) {
+		req_ctx_reply_error(ctx, 400, "Invalid page parameter.", NULL, bad);
+		return -1;
+	}
+	const char *inc = query_get(&ctx->query, "include");
+	if (inc && *inc) {
+		struct inc_parse ip = {q, r};
+		if (each_part(inc, parse_include_one, &ip) < 0) {
+			req_ctx_reply_error(ctx, 400, "Unknown or too deep include path.", NULL,
+					    "include");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < ctx->query.n; i++) {
+		const char *k = ctx->query.items[i].key;
+		if (strncmp(k, "fields[", 7) != 0)
+			continue;
+		size_t kl = strlen(k);
+		char tname[64];
+		if (kl < 9 || k[kl - 1] != ']' || kl - 8 >= sizeof(tname)) {
+			req_ctx_reply_error(ctx, 400, "Malformed sparse fieldset.", NULL, k);
+			return -1;
+		}
+		memcpy(tname, k + 7, kl - 8);
+		tname[kl - 8] = '\0';
+		const struct resource *t = type_by_name(r, q, tname);
+		struct fields_parse fp = {t, NULL, 0};
+		if (!t || q->nfs >= MAX_FIELDSETS ||
+		    each_part(ctx->query.items[i].value, parse_field_one, &fp) < 0) {
+			for (int j = 0; j < fp.n; j++)
+				free(fp.names[j]);
+			free(fp.names);
+			listq_free(q);
+			req_ctx_reply_error(ctx, 400, "Unknown type or field in a sparse fieldset.",
+					    NULL, k);
+			return -1;
+		}
+		if (!fp.names) {
+			fp.names = calloc(1, sizeof(char *));
+		}
+		q->fs[q->nfs].r = t;
+		q->fs[q->nfs].names = fp.names;
+		q->nfs++;
+	}
+	if (trash_mode(ctx, &q->trash) < 0) {
+		listq_free(q);
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends ORDER BY for `sort` (and the joins it needs into `joins`).
+ * Returns -1 on an unknown key. */
+static int sort_sql(const char *sort, const struct resource *r, struct sqlbuf *joins,
+		    struct sqlbuf *order)
+{
+	char *copy = strdup(sort);
+	if (!copy)
+		return -1;
+	int n = 0, rc = 0;
+	char *save = NULL;
+	for (char *key = strtok_r(copy, ",", &save); key; key = strtok_r(NULL, ",", &save)) {
+		int desc = 0;
+		if (*key == '-') {
+			desc = 1;
+			key++;
+		}
+		if (++n > MAX_SORT) {
+			rc = -1;
+			break;
+		}
+		char *dot = strchr(key, '.');
+		const char *alias = "t";
+		const struct resource *tr = r;
+		char join_alias[16];
+		if (dot) {
+			*dot = '\0';
+			const struct resource_rel *rel = resource_rel_find(r, key);
+			if (!rel || rel->to_many || !rel->fk || rel->sql_target_ids) {
+				rc = -1;
+				break;
+			}
+			snprintf(join_alias, sizeof(join_alias), "s%d", n);
+			sqlbuf_add(joins, " LEFT JOIN %s %s ON %s.id = t.%s", rel->target->table,
+				   join_alias, join_alias, rel->fk);
+			if (rel->target->soft_delete)
+				sqlbuf_add(joins, " AND %s.deleted_at IS NULL", join_alias);
+			alias = join_alias;
+			tr = rel->target;
+			key = dot + 1;
+		}
+		const char *col = "id";
+		if (strcmp(key, "id") != 0) {
+			const struct resource_attr *a = resource_attr_find(tr, key);
+			if (!a || a->type == ATTR_NULL ||
+			    (a->flags & (ATTR_WRITEONLY | ATTR_PRIVATE))) {
+				rc = -1;
+				break;
+			}
+			col = a->column;
+		}
+		sqlbuf_add(order, "%s%s.%s %s", n > 1 ? ", " : "", alias, col,
+			   desc ? "DESC NULLS LAST" : "ASC NULLS FIRST");
+	}
+	free(copy);
+	return rc;
+}
+
+/* ---- compound documents ---- */
+
+struct objref {
+	const struct resource *r; /* type */
+	long long id;		  /* id */
+	struct json_object *o;	  /* the resource object (borrowed) */
+};
+
+/* A set of resource objects by (type, id): open addressing. */
+struct objset {
+	struct objref *slots; /* capacity entries */
+	size_t cap, n;	      /* capacity (power of 2), used */
+};
+
+static size_t objset_hash(const struct resource *r, long long id, size_t cap)
+{
+	unsigned long long h =
+	    (unsigned long long)id * 0x9E3779B97F4A7C15ULL ^ (unsigned long long)(uintptr_t)r;
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static struct json_object *objset_get(const struct objset *s, const struct resource *r,
+				      long long id)
+{
+	if (!s->cap)
+		return NULL;
+	for (size_t i = objset_hash(r, id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+		if (!s->slots[i].r)
+			return NULL;
+		if (s->slots[i].r == r && s->slots[i].id == id)
+			return s->slots[i].o;
+	}
+}
+
+static int objset_put(struct objset *s, const struct resource *r, long long id,
+		      struct json_object *o)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct objref *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return -1;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slots[i].r)
+				continue;
+			size_t j = objset_hash(s->slots[i].r, s->slots[i].id, cap);
+			while (slots[j].r)
+				j = (j + 1) & (cap - 1);
+			slots[j] = s->slots[i];
+		}
+		free(s->slots);
+		s->slots = slots;
+		s->cap = cap;
+	}
+	size_t j = objset_hash(r, id, s->cap);
+	while (s->slots[j].r)
+		j = (j + 1) & (s->cap - 1);
+	s->slots[j] = (struct objref){r, id, o};
+	s->n++;
+	return 0;
+}
+
+/* ---- reads ---- */
+
+struct read_state {
+	struct listq q;		      /* parameters */
+	const struct crud_route *cr;  /* route */
+	int single;		      /* a single resource (detail, to-one related) */
+	int pending;		      /* page + count results outstanding */
+	long count;		      /* meta.count */
+	int parent_missing;	      /* the parent of a related list is not visible */
+	int null_data;		      /* to-one related with no target */
+	struct json_object *data;     /* array (or the single object) */
+	struct json_object *included; /* array */
+	struct objset primary;	      /* data objects */
+	struct objset seen;	      /* included objects */
+	int inc_path, inc_level;      /* include progress */
+	struct objref *parents;	      /* objects of the current level */
+	size_t nparents;
+};
+
+static void read_free(void *p)
+{
+	struct read_state *st = p;
+	listq_free(&st->q);
+	json_object_put(st->data);
+	json_object_put(st->included);
+	free(st->primary.slots);
+	free(st->seen.slots);
+	free(st->parents);
+	free(st);
+}
+
+static void read_finish(struct req_ctx *ctx, struct read_state *st);
+static void include_next(struct req_ctx *ctx, struct read_state *st);
+
+/* Objects of type r at the start of an include path: the primary data. */
+static int parents_from_primary(struct read_state *st)
+{
+	free(st->parents);
+	st->parents = calloc(st->primary.n ? st->primary.n : 1, sizeof(*st->parents));
+	if (!st->parents)
+		return -1;
+	st->nparents = 0;
+	for (size_t i = 0; i < st->primary.cap; i++)
+		if (st->primary.slots[i].r)
+			st->parents[st->nparents++] = st->primary.slots[i];
+	return 0;
+}
+
+/* Sets relationships[rel].data on every parent: [] or null to start. */
+static void linkage_init(struct read_state *st, const struct resource_rel *rel)
+{
+	for (size_t i = 0; i < st->nparents; i++) {
+		struct json_object *rels, *ro;
+		if (!json_object_object_get_ex(st->parents[i].o, "relationships", &rels) ||
+		    !json_object_object_get_ex(rels, rel->name, &ro))
+			continue;
+		json_object_object_add(ro, "data", rel->to_many ? json_object_new_array() : NULL);
+	}
+}
+
+static struct json_object *identifier(const struct resource *r, const char *id)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(r->type));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	return o;
+}
+
+static void include_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct read_state *st = arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	const struct inc_path *path = &st->q.inc[st->inc_path];
+	const struct resource_rel *rel = path->rels[st->inc_level];
+	const struct resource *t = rel->target;
+	const char *const *fields = fields_for(&st->q, t);
+	/* the parents' objects by id (one type per level) */
+	struct objset byid = {0};
+	for (size_t i = 0; i < st->nparents; i++)
+		objset_put(&byid, st->parents[i].r, st->parents[i].id, st->parents[i].o);
+	int n = PQntuples(res);
+	struct objref *next = calloc((size_t)n + 1, sizeof(*next));
+	size_t nnext = 0;
+	for (int row = 0; row < n; row++) {
+		long long owner = strtoll(PQgetvalue(res, row, 0), NULL, 10);
+		const char *id = PQgetvalue(res, row, 1);
+		long long idn = strtoll(id, NULL, 10);
+		struct json_object *o = objset_get(&st->seen, t, idn);
+		if (!o)
+			o = objset_get(&st->primary, t, idn);
+		if (!o) {
+			o = resource_object(t, res, row, 1, private_ok(t, &ctx->principal, id),
+					    fields);
+			json_object_array_add(st->included, o);
+			objset_put(&st->seen, t, idn, o);
+		}
+		if (next)
+			next[nnext++] = (struct objref){t, idn, o};
+		struct json_object *parent = objset_get(&byid, st->parents[0].r, owner);
+		struct json_object *rels, *ro;
+		if (parent && json_object_object_get_ex(parent, "relationships", &rels) &&
+		    json_object_object_get_ex(rels, rel->name, &ro)) {
+			if (rel->to_many) {
+				struct json_object *arr;
+				if (json_object_object_get_ex(ro, "data", &arr) && arr)
+					json_object_array_add(arr, identifier(t, id));
+			} else {
+				json_object_object_add(ro, "data", identifier(t, id));
+			}
+		}
+	}
+	free(byid.slots);
+	free(st->parents);
+	st->parents = next;
+	st->nparents = nnext;
+	st->inc_level++;
+	if (st->inc_level >= path->depth) {
+		st->inc_path++;
+		st->inc_level = 0;
+		if (st->inc_path < st->q.ninc && parents_from_primary(st) < 0) {
+			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+			return;
+		}
+	}
+	include_next(ctx, st);
+}
+
+/* Queries the next include level, or finishes. */
+static void include_next(struct req_ctx *ctx, struct read_state *st)
+{
+	if (st->inc_path >= st->q.ninc || st->nparents == 0) {
+		if (st->inc_path < st->q.ninc && st->nparents == 0) {
+			/* nothing to include below here: next path */
+			st->inc_path++;
+			st->inc_level = 0;
+			if (st->inc_path < st->q.ninc && parents_from_primary(st) == 0) {
+				include_next(ctx, st);
+				return;
+			}
+		}
+		if (st->inc_path >= st->q.ninc) {
+			read_finish(ctx, st);
+			return;
+		}
+	}
+	const struct resource_rel *rel = st->q.inc[st->inc_path].rels[st->inc_level];
+	const struct resource *pr = st->parents[0].r, *t = rel->target;
+	linkage_init(st, rel);
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	sqlbuf_add(&b, "SELECT pp.id, ");
+	resource_select_list(t, "t", &b);
+	sqlbuf_add(&b, " FROM %s pp", pr->table);
+	if (rel->sql_target_ids) {
+		sqlbuf_add(&b, " JOIN %s t ON t.id IN (", t->table);
+		sqlbuf_add(&b, rel->sql_target_ids, "pp");
+		sqlbuf_add(&b, ")");
+	} else if (!rel->to_many) {
+		sqlbuf_add(&b, " JOIN %s t ON t.id = pp.%s", t->table, rel->fk);
+	} else if (rel->join_table) {
+		sqlbuf_add(&b, " JOIN %s j ON j.%s = pp.id JOIN %s t ON t.id = j.%s",
+			   rel->join_table, rel->join_self, t->table, rel->join_other);
+	} else {
+		sqlbuf_add(&b, " JOIN %s t ON t.%s = pp.id", t->table, rel->fk);
+	}
+	sqlbuf_add(&b, " WHERE pp.id = ANY(");
+	struct sqlbuf ids;
+	sqlbuf_init(&ids);
+	sqlbuf_add(&ids, "{");
+	for (size_t i = 0; i < st->nparents; i++)
+		sqlbuf_add(&ids, "%s%lld", i ? "," : "", st->parents[i].id);
+	sqlbuf_add(&ids, "}");
+	sqlbuf_param(&b, ids.s);
+	sqlbuf_free(&ids);
+	sqlbuf_add(&b, "::bigint[]) AND ");
+	access_visible(t, "t", &ctx->principal, TRASH_HIDE, &b);
+	sqlbuf_add(&b, " ORDER BY pp.id, t.id");
+	if (sqlbuf_failed(&b)) {
+		sqlbuf_free(&b);
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
+	req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), include_done, st);
+	sqlbuf_free(&b);
+}
+
+static void read_finish(struct req_ctx *ctx, struct read_state *st)
+{
+	struct json_object *doc;
+	if (st->single) {
+		doc = jsonapi_doc(st->null_data ? NULL : st->data);
+		if (st->null_data)
+			json_object_object_add(doc, "data", NULL);
+		else
+			st->data = NULL;
+		struct json_object *links = json_object_new_object();
+		json_object_object_add(links, "self", json_object_new_string(ctx->path));
+		json_object_object_add(doc, "links", links);
+	} else {
+		doc = jsonapi_doc(st->data);
+		st->data = NULL;
+		jsonapi_add_paging(doc, ctx->path, &ctx->query, st->count, st->q.number,
+				   st->q.size);
+	}
+	if (st->q.ninc > 0) {
+		json_object_object_add(doc, "included", st->included);
+		st->included = NULL;
+	}
+	req_ctx_reply_json(ctx, 200, doc, 1);
+}
+
+/* "T t ON <cond>" joining the targets of rel to parent alias pp. */
+static void rel_join(struct sqlbuf *b, const struct resource_rel *rel)
+{
+	const struct resource *t = rel->target;
+	if (rel->sql_target_ids) {
+		sqlbuf_add(b, "%s t ON t.id IN (", t->table);
+		sqlbuf_add(b, rel->sql_target_ids, "pp");
+		sqlbuf_add(b, ")");
+	} else if (!rel->to_many) {
+		sqlbuf_add(b, "%s t ON t.id = pp.%s", t->table, rel->fk);
+	} else if (rel->join_table) {
+		sqlbuf_add(b, "(%s j JOIN %s t ON t.id = j.%s) ON j.%s = pp.id", rel->join_table,
+			   t->table, rel->join_other, rel->join_self);
+	} else {
+		sqlbuf_add(b, "%s t ON t.%s = pp.id", t->table, rel->fk);
+	}
+}
+
+/* WHERE of a list: visibility, parent, filter. -1 (answered) on a bad filter. */
+static int list_where(struct req_ctx *ctx, struct read_state *st, struct sqlbuf *b)
+{
+	const struct crud_route *cr = st->cr;
+	sqlbuf_add(b, " WHERE ");
+	access_visible(cr->r, "t", &ctx->principal, st->q.trash, b);
+	const struct resource_rel *rel = cr->rel;
+	if (rel && rel->sql_target_ids) {
+		sqlbuf_add(b, " AND EXISTS (SELECT 1 FROM %s pp WHERE ", cr->parent->table);
+		id_condition(ctx, "pp", b);
+		sqlbuf_add(b, " AND t.id IN (");
+		sqlbuf_add(b, rel->sql_target_ids, "pp");
+		sqlbuf_add(b, "))");
+	} else if (rel && rel->join_table) {
+		sqlbuf_add(b,
+			   " AND t.id IN (SELECT j.%s FROM %s j JOIN %s pp ON pp.id = j.%s WHERE ",
+			   rel->join_other, rel->join_table, cr->parent->table, rel->join_self);
+		id_condition(ctx, "pp", b);
+		sqlbuf_add(b, ")");
+	} else if (rel) {
+		sqlbuf_add(b, " AND t.%s IN (SELECT pp.id FROM %s pp WHERE ", rel->fk,
+			   cr->parent->table);
+		id_condition(ctx, "pp", b);
+		sqlbuf_add(b, ")");
+	}
+	const char *f = query_get(&ctx->query, "filter");
+	if (f && *f) {
+		char err[256];
+		if (filter_sql(f, cr->r, "t", &ctx->principal, b, err, sizeof(err)) < 0) {
+			req_ctx_reply_error(ctx, 400, err, NULL, "filter");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void rows_into_data(struct req_ctx *ctx, struct read_state *st, PGresult *res, int col0)
+{
+	const struct resource *r = st->cr->r;
+	const char *const *fields = fields_for(&st->q, r);
+	int n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		const char *id = PQgetvalue(res, i, col0);
+		struct json_object *o =
+		    resource_object(r, res, i, col0, private_ok(r, &ctx->principal, id), fields);
+		objset_put(&st->primary, r, strtoll(id, NULL, 10), o);
+		if (st->single)
+			st->data = o;
+		else
+			json_object_array_add(st->data, o);
+	}
+}
+
+static void read_ready(struct req_ctx *ctx, struct read_state *st)
+{
+	if (st->q.ninc > 0 && st->primary.n > 0) {
+		if (parents_from_primary(st) < 0) {
+			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+			return;
+		}
+		include_next(ctx, st);
+		return;
+	}
+	read_finish(ctx, st);
+}
+
+static void list_step(struct req_ctx *ctx, struct read_state *st)
+{
+	if (--st->pending > 0)
+		return;
+	if (st->parent_missing) {
+		req_ctx_reply_error(ctx, 404, "The parent object does not exist.", NULL, NULL);
+		return;
+	}
+	if (st->q.size == 0 && json_object_array_length(st->data) > (size_t)cfg.max_page_size) {
+		req_ctx_reply_error(ctx, 400, "page[size]=0 asks for more rows than MAX_PAGE_SIZE.",
+				    NULL, "page[size]");
+		return;
+	}
+	read_ready(ctx, st);
+}
+
+static void list_rows(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct read_state *st = arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	rows_into_data(ctx, st, res, 0);
+	list_step(ctx, st);
+}
+
+static void list_count(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct read_state *st = arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	st->count = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (PQnfields(res) > 1)
+		st->parent_missing = PQgetvalue(res, 0, 1)[0] != 't';
+	list_step(ctx, st);
+}
+
+static struct read_state *read_new(struct req_ctx *ctx, int single, int paged)
+{
+	struct read_state *st = calloc(1, sizeof(*st));
+	if (!st) {
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return NULL;
+	}
+	st->cr = route_of(ctx);
+	st->single = single;
+	st->data = single ? NULL : json_object_new_array();
+	st->included = json_object_new_array();
+	ctx->hdata = st;
+	ctx->hfree = read_free;
+	if (listq_parse(ctx, st->cr->r, &st->q, paged) < 0)
+		return NULL;
+	return st;
+}
+
+static void do_list(struct req_ctx *ctx)
+{
+	const struct crud_route *cr = route_of(ctx);
+	const struct resource *r = cr->r;
+	if (!cr->rel && !access_allows(r, r->perm_list, &ctx->principal, 0, 0)) {
+		req_ctx_reply_error(ctx, ctx->principal.user_id ? 403 : 401,
+				    "You may not list these objects.", NULL, NULL);
+		return;
+	}
+	struct read_state *st = read_new(ctx, 0, 1);
+	if (!st)
+		return;
+	struct sqlbuf page, count, joins, order;
+	sqlbuf_init(&page);
+	sqlbuf_init(&count);
+	sqlbuf_init(&joins);
+	sqlbuf_init(&order);
+	const char *sort = query_get(&ctx->query, "sort");
+	if (sort && *sort && sort_sql(sort, r, &joins, &order) < 0) {
+		req_ctx_reply_error(ctx, 400, "Unknown sort key.", NULL, "sort");
+		goto out;
+	}
+	sqlbuf_add(&page, "SELECT ");
+	resource_select_list(r, "t", &page);
+	sqlbuf_add(&page, " FROM %s t%s", r->table, joins.s ? joins.s : "");
+	if (list_where(ctx, st, &page) < 0)
+		goto out;
+	sqlbuf_add(&page, " ORDER BY %s%s%s, t.id", order.s ? order.s : "", order.s ? ", " : "",
+		   r->default_sort ? r->default_sort : "t.id");
+	sqlbuf_add(&page, " LIMIT ");
+	sqlbuf_param_int(&page, st->q.size ? st->q.size : cfg.max_page_size + 1);
+	sqlbuf_add(&page, " OFFSET ");
+	sqlbuf_param_int(&page, st->q.size ? (st->q.number - 1) * st->q.size : 0);
+
+	sqlbuf_add(&count, "SELECT count(*)");
+	if (cr->rel) {
+		sqlbuf_add(&count, ", (SELECT EXISTS (SELECT 1 FROM %s pp WHERE ",
+			   cr->parent->table);
+		id_condition(ctx, "pp", &count);
+		sqlbuf_add(&count, " AND ");
+		access_visible(cr->parent, "pp", &ctx->principal, st->q.trash, &count);
+		sqlbuf_add(&count, "))");
+	}
+	sqlbuf_add(&count, " FROM %s t", r->table);
+	if (list_where(ctx, st, &count) < 0)
+		goto out;
+	if (sqlbuf_failed(&page) || sqlbuf_failed(&count)) {
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		goto out;
+	}
+	st->pending = 2;
+	if (req_ctx_query(ctx, PG_READ, NULL, page.s, page.nparams, sqlbuf_params(&page), list_rows,
+			  st) == 0)
+		req_ctx_query(ctx, PG_READ, NULL, count.s, count.nparams, sqlbuf_params(&count),
+			      list_count, st);
+out:
+	sqlbuf_free(&page);
+	sqlbuf_free(&count);
+	sqlbuf_free(&joins);
+	sqlbuf_free(&order);
+}
+
+static void single_rows(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct read_state *st = arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		req_ctx_reply_error(ctx, 404, "No such object.", NULL, NULL);
+		return;
+	}
+	int col0 = st->cr->kind == CRUD_RELATED1 ? 1 : 0;
+	if (PQgetisnull(res, 0, col0)) {
+		st->null_data = 1;
+		read_finish(ctx, st);
+		return;
+	}
+	rows_into_data(ctx, st, res, col0);
+	read_ready(ctx, st);
+}
+
+/* PERM_SELF reads (users): the user and admins only. */
+static int self_read_ok(struct req_ctx *ctx, const struct resource *r)
+{
+	if (r->perm_update != PERM_SELF || ctx->principal.is_admin)
+		return 1;
+	if (!ctx->principal.user_id) {
+		req_ctx_reply_error(ctx, 401, "Sign in to read this object.", NULL, NULL);
+		return 0;
+	}
+	if (ctx->match.params[0].id != ctx->principal.user_id) {
+		req_ctx_reply_error(ctx, 403, "Only the user and admins may read this object.",
+				    NULL, NULL);
+		return 0;
+	}
+	return 1;
+}
+
+static void do_detail(struct req_ctx *ctx)
+{
+	const struct crud_route *cr = route_of(ctx);
+	if (!self_read_ok(ctx, cr->r))
+		return;
+	struct read_state *st = read_new(ctx, 1, 0);
+	if (!st)
+		return;
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	sqlbuf_add(&b, "SELECT ");
+	resource_select_list(cr->r, "t", &b);
+	sqlbuf_add(&b, " FROM %s t WHERE ", cr->r->table);
+	id_condition(ctx, "t", &b);
+	sqlbuf_add(&b, " AND ");
+	access_visible(cr->r, "t", &ctx->principal, st->q.trash, &b);
+	if (!sqlbuf_failed(&b))
+		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), single_rows,
+			      st);
+	else
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	sqlbuf_free(&b);
+}
+
+/* GET /v1/p/{id}/x for a to-one x. */
+static void do_related_one(struct req_ctx *ctx)
+{
+	const struct crud_route *cr = route_of(ctx);
+	struct read_state *st = read_new(ctx, 1, 0);
+	if (!st)
+		return;
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	sqlbuf_add(&b, "SELECT pp.id, ");
+	resource_select_list(cr->r, "t", &b);
+	sqlbuf_add(&b, " FROM %s pp LEFT JOIN ", cr->parent->table);
+	rel_join(&b, cr->rel);
+	sqlbuf_add(&b, " AND ");
+	access_visible(cr->r, "t", &ctx->principal, TRASH_HIDE, &b);
+	sqlbuf_add(&b, " WHERE ");
+	id_condition(ctx, "pp", &b);
+	sqlbuf_add(&b, " AND ");
+	access_visible(cr->parent, "pp", &ctx->principal, st->q.trash, &b);
+	sqlbuf_add(&b, " LIMIT 1");
+	if (!sqlbuf_failed(&b))
+		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), single_rows,
+			      st);
+	else
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	sqlbuf_free(&b);
+}
+
+/* The linkage document of a relationship route. */
+static struct json_object *linkage_doc(struct req_ctx *ctx, const struct resource_rel *rel,
+				       PGresult *res, const char *parent_id)
+{
+	struct json_object *data = rel->to_many ? json_object_new_array() : NULL;
+	for (int i = 0; i < PQntuples(res); i++) {
+		if (PQgetisnull(res, i, 1))
+			continue;
+		struct json_object *ident = identifier(rel->target, PQgetvalue(res, i, 1));
+		if (rel->to_many) {
+			json_object_array_add(data, ident);
+		} else {
+			json_object_put(data);
+			data = ident;
+		}
+	}
+	struct json_object *doc = jsonapi_doc(NULL);
+	json_object_object_add(doc, "data", data);
+	char buf[256];
+	struct json_object *links = json_object_new_object();
+	const struct crud_route *cr = route_of(ctx);
+	snprintf(buf, sizeof(buf), "/v1/%s/%s/relationships/%s", cr->parent->path, parent_id,
+		 rel->name);
+	json_object_object_add(links, "self", json_object_new_string(buf));
+	snprintf(buf, sizeof(buf), "/v1/%s/%s/%s", cr->parent->path, parent_id, rel->name);
+	json_object_object_add(links, "related", json_object_new_string(buf));
+	json_object_object_add(doc, "links", links);
+	return doc;
+}
+
+static void rel_get_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	(void)arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		req_ctx_reply_error(ctx, 404, "No such object.", NULL, NULL);
+		return;
+	}
+	const struct crud_route *cr = route_of(ctx);
+	req_ctx_reply_json(ctx, 200, linkage_doc(ctx, cr->rel, res, PQgetvalue(res, 0, 0)), 1);
+}
+
+static void linkage_query(struct req_ctx *ctx, req_db_cb cb, void *arg)
+{
+	const struct crud_route *cr = route_of(ctx);
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	sqlbuf_add(&b, "SELECT pp.id, t.id FROM %s pp LEFT JOIN ", cr->parent->table);
+	rel_join(&b, cr->rel);
+	sqlbuf_add(&b, " AND ");
+	access_visible(cr->rel->target, "t", &ctx->principal, TRASH_HIDE, &b);
+	sqlbuf_add(&b, " WHERE ");
+	id_condition(ctx, "pp", &b);
+	sqlbuf_add(&b, " AND ");
+	access_visible(cr->parent, "pp", &ctx->principal, TRASH_HIDE, &b);
+	sqlbuf_add(&b, " ORDER BY t.id");
+	if (!sqlbuf_failed(&b))
+		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), cb, arg);
+	else
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	sqlbuf_free(&b);
+}
+
+static void do_rel_get(struct req_ctx *ctx)
+{
+	linkage_query(ctx, rel_get_done, NULL);
+}
+
+/* ---- writes ---- */
+
+struct write_state {
+	struct write_ctx w;	   /* what hooks see */
+	int kind;		   /* CRUD_CREATE, CRUD_UPDATE, CRUD_DELETE, CRUD_REL_PATCH */
+	struct json_object *body;  /* parsed body (owned) */
+	long long rel_ids[16][64]; /* to-one / to-many ids per relationship index */
+	int nrel_ids[16];	   /* count per relationship (-1: not given) */
+	int rel_null[16];	   /* to-one set to null */
+	int trash;		   /* the row is trashed (restore path) */
+};
+
+static void write_free(void *p)
+{
+	struct write_state *ws = p;
+	json_object_put(ws->body);
+	json_object_put(ws->w.row);
+	json_object_put(ws->w.event);
+	for (int i = 0; i < ws->w.nextra; i++)
+		free(ws->w.extra_val[i]);
+	free(ws->w.hook_data);
+	free(ws);
+}
+
+int crud_set_column(struct write_ctx *w, const char *column, const char *value)
+{
+	for (int i = 0; i < w->nextra; i++) {
+		if (strcmp(w->extra_col[i], column) == 0) {
+			free(w->extra_val[i]);
+			w->extra_val[i] = value ? strdup(value) : NULL;
+			return 0;
+		}
+	}
+	if (w->nextra >= 8)
+		return -1;
+	w->extra_col[w->nextra] = column;
+	w->extra_val[w->nextra] = value ? strdup(value) : NULL;
+	w->nextra++;
+	return 0;
+}
+
+static int is_time(const char *s)
+{
+	/* YYYY-MM-DD[(T| )HH:MM[:SS[.f+]]][Z|(+|-)HH[:]MM] */
+	const char *p = s;
+	for (int i = 0; i < 10; i++, p++)
+		if (i == 4 || i == 7 ? *p != '-' : !isdigit((unsigned char)*p))
+			return 0;
+	if (*p == '\0')
+		return 1;
+	if (*p != 'T' && *p != ' ')
+		return 0;
+	p++;
+	for (int i = 0; i < 5; i++, p++)
+		if (i == 2 ? *p != ':' : !isdigit((unsigned char)*p))
+			return 0;
+	if (*p == ':') {
+		p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return 0;
+		p += 2;
+		if (*p == '.') {
+			p++;
+			if (!isdigit((unsigned char)*p))
+				return 0;
+			while (isdigit((unsigned char)*p))
+				p++;
+		}
+	}
+	if (*p == 'Z')
+		return p[1] == '\0';
+	if (*p == '+' || *p == '-') {
+		p++;
+		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+			return 0;
+		p += 2;
+		if (*p == ':')
+			p++;
+		if (*p && (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || p[2]))
+			return 0;
+		return 1;
+	}
+	return *p == '\0';
+}
+
+static int pointer_error(struct req_ctx *ctx, int status, const char *detail, const char *section,
+			 const char *name)
+{
+	char ptr[160];
+	if (!section)
+		snprintf(ptr, sizeof(ptr), "/data");
+	else
+		snprintf(ptr, sizeof(ptr), "/data/%s%s%s", section, name ? "/" : "",
+			 name ? name : "");
+	req_ctx_reply_error(ctx, status, detail, ptr, NULL);
+	return -1;
+}
+
+/* Checks one attribute value against its descriptor. */
+static int check_attr(struct req_ctx *ctx, const struct resource_attr *a, struct json_object *v)
+{
+	char detail[192];
+	if (!v) {
+		if (a->flags & (ATTR_REQUIRED | ATTR_NONEMPTY)) {
+			snprintf(detail, sizeof(detail), "'%s' may not be null.", a->name);
+			return pointer_error(ctx, 422, detail, "attributes", a->name);
+		}
+		return 0;
+	}
+	enum json_type t = json_object_get_type(v);
+	int ok;
+	switch (a->type) {
+	case ATTR_BOOL:
+		ok = t == json_type_boolean;
+		break;
+	case ATTR_INT:
+		ok = t == json_type_int;
+		break;
+	case ATTR_FLOAT:
+		ok = t == json_type_int || t == json_type_double;
+		break;
+	case ATTR_TIME:
+		ok = t == json_type_string && is_time(json_object_get_string(v));
+		break;
+	default:
+		ok = t == json_type_string;
+		break;
+	}
+	if (!ok) {
+		static const char *const names[] = {
+		    "a string", "an integer", "a number", "a boolean", "an ISO 8601 date-time",
+		    "null"};
+		snprintf(detail, sizeof(detail), "'%s' must be %s.", a->name, names[a->type]);
+		return pointer_error(ctx, 422, detail, "attributes", a->name);
+	}
+	const char *s = json_object_get_string(v);
+	if (a->type == ATTR_TEXT) {
+		if (json_object_get_string_len(v) > 100000 ||
+		    strlen(s) != (size_t)json_object_get_string_len(v)) {
+			snprintf(detail, sizeof(detail), "'%s' is too long or holds NUL bytes.",
+				 a->name);
+			return pointer_error(ctx, 422, detail, "attributes", a->name);
+		}
+		if ((a->flags & ATTR_NONEMPTY) || (a->flags & ATTR_REQUIRED)) {
+			const char *p = s;
+			while (isspace((unsigned char)*p))
+				p++;
+			if (*p == '\0') {
+				snprintf(detail, sizeof(detail), "'%s' may not be blank.", a->name);
+				return pointer_error(ctx, 422, detail, "attributes", a->name);
+			}
+		}
+		if ((a->flags & ATTR_URL) && *s && strncmp(s, "http://", 7) != 0 &&
+		    strncmp(s, "https://", 8) != 0) {
+			snprintf(detail, sizeof(detail), "'%s' must be an http(s) URL.", a->name);
+			return pointer_error(ctx, 422, detail, "attributes", a->name);
+		}
+	}
+	if (a->enum_values) {
+		for (const char *const *e = a->enum_values; *e; e++)
+			if (strcmp(*e, s) == 0)
+				return 0;
+		snprintf(detail, sizeof(detail), "'%s' has a value that is not allowed.", a->name);
+		return pointer_error(ctx, 422, detail, "attributes", a->name);
+	}
+	return 0;
+}
+
+/* Reads a resource identifier {type, id} of rel; returns 0, or -1 (answered). */
+static int read_ident(struct req_ctx *ctx, const struct resource_rel *rel, struct json_object *o,
+		      long long *id)
+{
+	struct json_object *jt, *jid;
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "type", &jt) || !json_object_object_get_ex(o, "id", &jid))
+		return pointer_error(ctx, 400, "A resource identifier needs 'type' and 'id'.",
+				     "relationships", rel->name);
+	if (!json_object_is_type(jt, json_type_string) ||
+	    strcmp(json_object_get_string(jt), rel->target->type) != 0)
+		return pointer_error(ctx, 409, "The related object has the wrong type.",
+				     "relationships", rel->name);
+	const char *s =
+	    json_object_is_type(jid, json_type_string) ? json_object_get_string(jid) : NULL;
+	if (!s || router_parse_id(s, strlen(s), id) < 0) {
+		if (!s)
+			return pointer_error(ctx, 400, "Ids are strings.", "relationships",
+					     rel->name);
+		return pointer_error(ctx, 404, "The related object does not exist.",
+				     "relationships", rel->name);
+	}
+	return 0;
+}
+
+static struct json_object *parse_body(struct req_ctx *ctx)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
+	size_t len = evbuffer_get_length(in);
+	const char *text = (const char *)evbuffer_pullup(in, -1);
+	struct json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH);
+	struct json_object *o = NULL;
+	if (tok && text) {
+		o = json_tokener_parse_ex(tok, text, (int)len);
+		if (json_tokener_get_error(tok) != json_tokener_success ||
+		    json_tokener_get_parse_end(tok) != len) {
+			json_object_put(o);
+			o = NULL;
+		}
+	}
+	if (tok)
+		json_tokener_free(tok);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		req_ctx_reply_error(ctx, 400, "The body is not a JSON object.", "", NULL);
+		return NULL;
+	}
+	return o;
+}
+
+/* Validates data.{type,id,attributes,relationships}. */
+static int validate(struct req_ctx *ctx, struct write_state *ws)
+{
+	struct write_ctx *w = &ws->w;
+	const struct resource *r = w->r;
+	struct json_object *data, *jt, *jid;
+	if (!json_object_object_get_ex(ws->body, "data", &data) ||
+	    !json_object_is_type(data, json_type_object))
+		return pointer_error(ctx, 400, "'data' must be a resource object.", NULL, NULL);
+	if (!json_object_object_get_ex(data, "type", &jt) ||
+	    !json_object_is_type(jt, json_type_string))
+		return pointer_error(ctx, 400, "'data.type' is required.", "type", NULL);
+	if (strcmp(json_object_get_string(jt), r->type) != 0)
+		return pointer_error(ctx, 409, "'data.type' does not match this endpoint.", "type",
+				     NULL);
+	int has_id = json_object_object_get_ex(data, "id", &jid);
+	if (w->creating && has_id)
+		return pointer_error(ctx, 403, "Client-generated ids are not supported.", "id",
+				     NULL);
+	if (!w->creating) {
+		char want[24];
+		snprintf(want, sizeof(want), "%lld", w->id);
+		if (!has_id || !json_object_is_type(jid, json_type_string) ||
+		    strcmp(json_object_get_string(jid), want) != 0)
+			return pointer_error(ctx, 400,
+					     "'data.id' must be the id of the URL, as a string.",
+					     "id", NULL);
+	}
+	if (!json_object_object_get_ex(data, "attributes", &w->attrs))
+		w->attrs = NULL;
+	else if (!json_object_is_type(w->attrs, json_type_object))
+		return pointer_error(ctx, 400, "'attributes' must be an object.", "attributes",
+				     NULL);
+	for (int i = 0; i < r->nrels && i < 16; i++)
+		ws->nrel_ids[i] = -1;
+	if (json_object_object_get_ex(data, "relationships", &w->rels)) {
+		if (!json_object_is_type(w->rels, json_type_object))
+			return pointer_error(ctx, 400, "'relationships' must be an object.",
+					     "relationships", NULL);
+		json_object_object_foreach(w->rels, k, v)
+		{
+			const struct resource_rel *rel = resource_rel_find(r, k);
+			if (!rel) {
+				char d[160];
+				snprintf(d, sizeof(d), "Unknown relationship '%.100s'.", k);
+				return pointer_error(ctx, 422, d, "relationships", k);
+			}
+			if ((rel->flags & REL_READONLY) ||
+			    ((rel->flags & REL_FIXED) && !w->creating))
+				continue;
+			int idx = (int)(rel - r->rels);
+			struct json_object *d;
+			if (!json_object_is_type(v, json_type_object) ||
+			    !json_object_object_get_ex(v, "data", &d))
+				return pointer_error(ctx, 400, "A relationship needs 'data'.",
+						     "relationships", rel->name);
+			ws->nrel_ids[idx] = 0;
+			if (!d) {
+				if (rel->to_many)
+					return pointer_error(ctx, 400, "To-many data is an array.",
+							     "relationships", rel->name);
+				ws->rel_null[idx] = 1;
+				continue;
+			}
+			if (rel->to_many) {
+				if (!json_object_is_type(d, json_type_array) ||
+				    json_object_array_length(d) > 64)
+					return pointer_error(
+					    ctx, 400, "To-many data is an array (at most 64).",
+					    "relationships", rel->name);
+				for (size_t j = 0; j < json_object_array_length(d); j++)
+					if (read_ident(ctx, rel, json_object_array_get_idx(d, j),
+						       &ws->rel_ids[idx][ws->nrel_ids[idx]++]) < 0)
+						return -1;
+			} else {
+				if (json_object_is_type(d, json_type_array))
+					return pointer_error(ctx, 400, "To-one data is an object.",
+							     "relationships", rel->name);
+				if (read_ident(ctx, rel, d, &ws->rel_ids[idx][0]) < 0)
+					return -1;
+				ws->nrel_ids[idx] = 1;
+			}
+		}
+	} else {
+		w->rels = NULL;
+	}
+	if (w->creating)
+		for (int i = 0; i < r->nrels; i++)
+			if ((r->rels[i].flags & REL_REQUIRED) &&
+			    (ws->nrel_ids[i] <= 0 || ws->rel_null[i]))
+				return pointer_error(ctx, 422,
+						     "A required relationship is missing.",
+						     "relationships", r->rels[i].name);
+	return 0;
+}
+
+/* Checks data.attributes: after the permission check (spec §2 order). */
+static int validate_attrs(struct req_ctx *ctx, struct write_state *ws)
+{
+	struct write_ctx *w = &ws->w;
+	const struct resource *r = w->r;
+	if (w->attrs) {
+		json_object_object_foreach(w->attrs, k, v)
+		{
+			const struct resource_attr *a = resource_attr_find(r, k);
+			if (!a) {
+				char d[160];
+				snprintf(d, sizeof(d), "Unknown attribute '%.100s'.", k);
+				return pointer_error(ctx, 422, d, "attributes", k);
+			}
+			if (a->flags & ATTR_READONLY)
+				continue; /* read-only values sent back by clients are ignored */
+			if (((a->flags & ATTR_ADMIN) && !ctx->principal.is_admin) ||
+			    ((a->flags & ATTR_SUPER) && !ctx->principal.is_super_admin))
+				return pointer_error(ctx, 403,
+						     "Only admins may set this attribute.",
+						     "attributes", a->name);
+			if (check_attr(ctx, a, v) < 0)
+				return -1;
+		}
+	}
+	if (w->creating)
+		for (int i = 0; i < r->nattrs; i++) {
+			const struct resource_attr *a = &r->attrs[i];
+			struct json_object *v = NULL;
+			if (!(a->flags & ATTR_REQUIRED))
+				continue;
+			if (!w->attrs || !json_object_object_get_ex(w->attrs, a->name, &v))
+				return pointer_error(ctx, 422, "A required attribute is missing.",
+						     "attributes", a->name);
+		}
+	return 0;
+}
+
+/* ---- writes: load, decide, write, answer ---- */
+
+static void write_run(struct write_state *ws);
+
+/* The event a write belongs to: the row's (update/delete) or the one named
+ * in relationships.event (create). */
+static void event_expr(struct write_state *ws, struct sqlbuf *b)
+{
+	const struct resource *r = ws->w.r;
+	if (!r->event_col) {
+		sqlbuf_add(b, "NULL::bigint");
+	} else if (!ws->w.creating) {
+		sqlbuf_add(b, "t.%s", r->event_col);
+	} else {
+		const struct resource_rel *ev = resource_rel_find(r, "event");
+		int idx = ev ? (int)(ev - r->rels) : -1;
+		if (idx >= 0 && ws->nrel_ids[idx] == 1)
+			sqlbuf_param_int(b, ws->rel_ids[idx][0]);
+		else
+			sqlbuf_add(b, "NULL::bigint");
+	}
+}
+
+#define LOAD_REL0 10 /* first column of the relationship checks */
+
+static void load_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct write_state *ws = arg;
+	struct write_ctx *w = &ws->w;
+	const struct resource *r = w->r;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 0);
+		return;
+	}
+	if (PQntuples(res) == 0 || (!w->creating && PQgetvalue(res, 0, 1)[0] != 't')) {
+		req_ctx_reply_error(ctx, 404, "No such object.", NULL, NULL);
+		return;
+	}
+	if (!w->creating)
+		w->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	w->roles = atoi(PQgetvalue(res, 0, 2));
+	if (!PQgetisnull(res, 0, 3)) {
+		w->event_id = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		w->event = json_object_new_object();
+		json_object_object_add(w->event, "starts-at",
+				       json_object_new_string(PQgetvalue(res, 0, 4)));
+		json_object_object_add(w->event, "ends-at",
+				       json_object_new_string(PQgetvalue(res, 0, 5)));
+		json_object_object_add(w->event, "state",
+				       json_object_new_string(PQgetvalue(res, 0, 6)));
+		json_object_object_add(w->event, "is-sessions-speakers-enabled",
+				       json_object_new_boolean(PQgetvalue(res, 0, 7)[0] == 't'));
+		json_object_object_add(w->event, "visible",
+				       json_object_new_boolean(PQgetvalue(res, 0, 8)[0] == 't'));
+	} else if (w->creating && r->event_col && strcmp(r->event_col, "id") != 0) {
+		const struct resource_rel *ev = resource_rel_find(r, "event");
+		pointer_error(ctx, 404, "The event does not exist.", "relationships",
+			      ev ? ev->name : "event");
+		return;
+	}
+	if (w->creating && w->event &&
+	    !json_object_get_boolean(json_object_object_get(w->event, "visible"))) {
+		pointer_error(ctx, 404, "The event does not exist.", "relationships", "event");
+		return;
+	}
+	ws->trash = PQgetvalue(res, 0, 9)[0] == 't';
+	int col = LOAD_REL0;
+	for (int i = 0; i < r->nrels; i++) {
+		if (ws->nrel_ids[i] <= 0)
+			continue;
+		long have = strtol(PQgetvalue(res, 0, col++), NULL, 10);
+		/* distinct ids asked for */
+		long want = 0;
+		for (int j = 0; j < ws->nrel_ids[i]; j++) {
+			int dup = 0;
+			for (int k = 0; k < j; k++)
+				dup |= ws->rel_ids[i][k] == ws->rel_ids[i][j];
+			want += !dup;
+		}
+		if (have != want) {
+			pointer_error(ctx, 404, "A related object does not exist.", "relationships",
+				      r->rels[i].name);
+			return;
+		}
+	}
+	if (!PQgetisnull(res, 0, col))
+		w->row = json_tokener_parse(PQgetvalue(res, 0, col));
+	int perm = ws->kind == CRUD_CREATE   ? r->perm_create
+		   : ws->kind == CRUD_DELETE ? r->perm_delete
+					     : r->perm_update;
+	w->allowed = access_allows(r, perm, &ctx->principal, w->roles, w->id);
+	if (ws->kind == CRUD_DELETE) {
+		const char *perm_q = query_get(&ctx->query, "permanent");
+		if (perm_q && strcmp(perm_q, "true") == 0 && !ctx->principal.is_admin &&
+		    !(w->roles & ROLE_OWNER) && !(r->perm_delete == PERM_SELF && w->allowed))
+			w->allowed = 0;
+	}
+	if (ws->kind != CRUD_DELETE && r->before_write) {
+		int rc = r->before_write(w);
+		if (rc < 0)
+			return;
+		if (rc > 0)
+			return; /* the hook resumes with crud_write_resume */
+	}
+	crud_write_resume(w, 1);
+}
+
+void crud_write_resume(struct write_ctx *w, int ok)
+{
+	struct write_state *ws = (struct write_state *)w;
+	struct req_ctx *ctx = w->ctx;
+	if (!ok || !req_ctx_alive(ctx))
+		return;
+	if (!w->allowed) {
+		req_ctx_reply_error(ctx, ctx->principal.user_id ? 403 : 401,
+				    ctx->principal.user_id ? "You may not change this object."
+							   : "Sign in to change this object.",
+				    NULL, NULL);
+		return;
+	}
+	if (ws->kind != CRUD_DELETE && validate_attrs(ctx, ws) < 0)
+		return;
+	write_run(ws);
+}
+
+static void write_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct write_state *ws = arg;
+	struct write_ctx *w = &ws->w;
+	const struct resource *r = w->r;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 0);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		req_ctx_reply_error(ctx, 404, "No such object.", NULL, NULL);
+		return;
+	}
+	if (ws->kind == CRUD_DELETE) {
+		struct json_object *meta = json_object_new_object();
+		json_object_object_add(meta, "message",
+				       json_object_new_string("Object successfully deleted"));
+		struct json_object *doc = jsonapi_doc(NULL);
+		json_object_object_add(doc, "meta", meta);
+		req_ctx_reply_json(ctx, 200, doc, 1);
+		return;
+	}
+	const char *id = PQgetvalue(res, 0, 0);
+	if (w->creating && w->r->perm_update == PERM_SELF)
+		auth_forget_user(strtoll(id, NULL, 10));
+	if (!w->creating && w->r->perm_update == PERM_SELF)
+		auth_forget_user(w->id);
+	if (w->rel_only) {
+		const struct resource_rel *rel = w->rel;
+		int fk = resource_fk_col(r, rel);
+		struct json_object *doc = jsonapi_doc(NULL);
+		json_object_object_add(doc, "data",
+				       fk >= 0 && !PQgetisnull(res, 0, fk)
+					   ? identifier(rel->target, PQgetvalue(res, 0, fk))
+					   : NULL);
+		req_ctx_reply_json(ctx, 200, doc, 1);
+		return;
+	}
+	int priv = ctx->principal.is_admin || (r->perm_update == PERM_SELF) ||
+		   private_ok(r, &ctx->principal, id);
+	struct json_object *o = resource_object(r, res, 0, 0, priv, NULL);
+	struct json_object *doc = jsonapi_doc(o);
+	char self[128];
+	snprintf(self, sizeof(self), "/v1/%s/%s", r->path, id);
+	struct json_object *links = json_object_new_object();
+	json_object_object_add(links, "self", json_object_new_string(self));
+	json_object_object_add(doc, "links", links);
+	if (w->creating)
+		req_ctx_add_header(ctx, "Location", self);
+	req_ctx_reply_json(ctx, w->creating ? 201 : 200, doc, 1);
+}
+
+/* The text of an attribute value for a parameter; NULL for JSON null. */
+static const char *value_text(struct json_object *v)
+{
+	if (!v)
+		return NULL;
+	if (json_object_is_type(v, json_type_boolean))
+		return json_object_get_boolean(v) ? "true" : "false";
+	return json_object_get_string(v);
+}
+
+static void id_array(struct sqlbuf *b, const long long *ids, int n)
+{
+	struct sqlbuf t;
+	sqlbuf_init(&t);
+	sqlbuf_add(&t, "{");
+	for (int i = 0; i < n; i++)
+		sqlbuf_add(&t, "%s%lld", i ? "," : "", ids[i]);
+	sqlbuf_add(&t, "}");
+	sqlbuf_param(b, t.s);
+	sqlbuf_add(b, "::bigint[]");
+	sqlbuf_free(&t);
+}
+
+/* Appends "col = $n" (update) or collects columns and values (insert). */
+struct colset {
+	int n;		      /* columns */
+	const char *cols[96]; /* names (descriptor strings) */
+	const char *vals[96]; /* values (borrowed) */
+};
+
+static void colset_add(struct colset *c, const char *col, const char *val)
+{
+	for (int i = 0; i < c->n; i++)
+		if (strcmp(c->cols[i], col) == 0) {
+			c->vals[i] = val;
+			return;
+		}
+	if (c->n < 96) {
+		c->cols[c->n] = col;
+		c->vals[c->n++] = val;
+	}
+}
+
+static void write_run(struct write_state *ws)
+{
+	struct write_ctx *w = &ws->w;
+	struct req_ctx *ctx = w->ctx;
+	const struct resource *r = w->r;
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	char idbuf[48][24];
+	if (ws->kind == CRUD_DELETE) {
+		const char *perm_q = query_get(&ctx->query, "permanent");
+		int hard = !r->soft_delete || (perm_q && strcmp(perm_q, "true") == 0);
+		if (hard)
+			sqlbuf_add(&b, "DELETE FROM %s WHERE id = ", r->table);
+		else
+			sqlbuf_add(&b, "UPDATE %s SET deleted_at = now() WHERE id = ", r->table);
+		sqlbuf_param_int(&b, w->id);
+		if (!hard)
+			sqlbuf_add(&b, " AND deleted_at IS NULL");
+		sqlbuf_add(&b, " RETURNING id");
+		goto send;
+	}
+	struct colset cs = {0};
+	if (w->attrs) {
+		json_object_object_foreach(w->attrs, k, v)
+		{
+			const struct resource_attr *a = resource_attr_find(r, k);
+			if (!a || (a->flags & (ATTR_READONLY | ATTR_WRITEONLY)) ||
+			    a->type == ATTR_NULL)
+				continue;
+			colset_add(&cs, a->column, value_text(v));
+		}
+	}
+	int nid = 0;
+	for (int i = 0; i < r->nrels; i++) {
+		const struct resource_rel *rel = &r->rels[i];
+		if (ws->nrel_ids[i] < 0 || rel->to_many || !rel->fk || rel->sql_target_ids)
+			continue;
+		if (ws->rel_null[i]) {
+			colset_add(&cs, rel->fk, NULL);
+		} else if (nid < 48) {
+			snprintf(idbuf[nid], sizeof(idbuf[nid]), "%lld", ws->rel_ids[i][0]);
+			colset_add(&cs, rel->fk, idbuf[nid++]);
+		}
+	}
+	for (int i = 0; i < w->nextra; i++)
+		colset_add(&cs, w->extra_col[i], w->extra_val[i]);
+	const char *cte = w->creating ? "ins" : "upd";
+	if (w->creating) {
+		sqlbuf_add(&b, "WITH ins AS (INSERT INTO %s", r->table);
+		if (cs.n == 0) {
+			sqlbuf_add(&b, " DEFAULT VALUES");
+		} else {
+			sqlbuf_add(&b, " (");
+			for (int i = 0; i < cs.n; i++)
+				sqlbuf_add(&b, "%s%s", i ? ", " : "", cs.cols[i]);
+			sqlbuf_add(&b, ") VALUES (");
+			for (int i = 0; i < cs.n; i++) {
+				sqlbuf_add(&b, i ? ", " : "");
+				sqlbuf_param(&b, cs.vals[i]);
+			}
+			sqlbuf_add(&b, ")");
+		}
+		sqlbuf_add(&b, " RETURNING *)");
+	} else {
+		sqlbuf_add(&b, "WITH upd AS (UPDATE %s t SET ", r->table);
+		if (cs.n == 0)
+			sqlbuf_add(&b, "id = t.id");
+		for (int i = 0; i < cs.n; i++) {
+			sqlbuf_add(&b, "%s%s = ", i ? ", " : "", cs.cols[i]);
+			sqlbuf_param(&b, cs.vals[i]);
+		}
+		sqlbuf_add(&b, " WHERE t.id = ");
+		sqlbuf_param_int(&b, w->id);
+		sqlbuf_add(&b, " RETURNING t.*)");
+	}
+	/* to-many links through join tables */
+	for (int i = 0; i < r->nrels; i++) {
+		const struct resource_rel *rel = &r->rels[i];
+		if (ws->nrel_ids[i] < 0 || !rel->to_many || !rel->join_table)
+			continue;
+		if (!w->creating) {
+			sqlbuf_add(&b, ", d%d AS (DELETE FROM %s WHERE %s = ", i, rel->join_table,
+				   rel->join_self);
+			sqlbuf_param_int(&b, w->id);
+			sqlbuf_add(&b, " AND NOT (%s = ANY(", rel->join_other);
+			id_array(&b, ws->rel_ids[i], ws->nrel_ids[i]);
+			sqlbuf_add(&b, ")))");
+		}
+		sqlbuf_add(&b, ", l%d AS (INSERT INTO %s (%s, %s) SELECT %s.id, x FROM %s, unnest(",
+			   i, rel->join_table, rel->join_self, rel->join_other, cte, cte);
+		id_array(&b, ws->rel_ids[i], ws->nrel_ids[i]);
+		sqlbuf_add(&b, ") x ON CONFLICT DO NOTHING)");
+	}
+	if (w->creating && r->insert_ctes)
+		r->insert_ctes(w, &b);
+	sqlbuf_add(&b, " SELECT ");
+	resource_select_list(r, cte, &b);
+	sqlbuf_add(&b, " FROM %s", cte);
+send:
+	if (sqlbuf_failed(&b))
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	else
+		req_ctx_query(ctx, PG_WRITE, NULL, b.s, b.nparams, sqlbuf_params(&b), write_done,
+			      ws);
+	sqlbuf_free(&b);
+}
+
+static void do_write(struct req_ctx *ctx, int kind)
+{
+	const struct crud_route *cr = route_of(ctx);
+	const struct resource *r = kind == CRUD_REL_PATCH ? cr->parent : cr->r;
+	int perm = kind == CRUD_CREATE	 ? r->perm_create
+		   : kind == CRUD_DELETE ? r->perm_delete
+					 : r->perm_update;
+	if (perm != PERM_ANYONE && !ctx->principal.user_id) {
+		req_ctx_reply_error(ctx, 401, "Sign in to change this object.", NULL, NULL);
+		return;
+	}
+	struct write_state *ws = calloc(1, sizeof(*ws));
+	if (!ws) {
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
+	ctx->hdata = ws;
+	ctx->hfree = write_free;
+	ws->kind = kind;
+	struct write_ctx *w = &ws->w;
+	w->ctx = ctx;
+	w->r = r;
+	w->creating = kind == CRUD_CREATE;
+	w->id = ctx->match.nparams > 0 ? ctx->match.params[0].id : 0;
+	for (int i = 0; i < 16; i++)
+		ws->nrel_ids[i] = -1;
+	if (kind == CRUD_UPDATE || kind == CRUD_CREATE) {
+		if (!(ws->body = parse_body(ctx)))
+			return;
+		if (ctx->match.params[0].is_ident)
+			w->id = 0; /* known after the load */
+		if (validate(ctx, ws) < 0)
+			return;
+	} else if (kind == CRUD_REL_PATCH) {
+		if (!(ws->body = parse_body(ctx)))
+			return;
+		const struct resource_rel *rel = cr->rel;
+		struct json_object *d;
+		if (!json_object_object_get_ex(ws->body, "data", &d)) {
+			pointer_error(ctx, 400, "'data' is required.", NULL, NULL);
+			return;
+		}
+		int idx = (int)(rel - r->rels);
+		w->rel_only = 1;
+		w->rel = rel;
+		ws->nrel_ids[idx] = 0;
+		if (!d) {
+			ws->rel_null[idx] = 1;
+		} else {
+			if (read_ident(ctx, rel, d, &ws->rel_ids[idx][0]) < 0)
+				return;
+			ws->nrel_ids[idx] = 1;
+		}
+	}
+	/* the load query: the row (or nothing, for a create), its visibility,
+	 * the caller's roles on its event, the event, related ids found */
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	if (w->creating) {
+		sqlbuf_add(&b, "SELECT NULL, TRUE, ");
+	} else {
+		sqlbuf_add(&b, "SELECT t.id, ");
+		access_visible(r, "t", &ctx->principal, TRASH_HIDE, &b);
+		sqlbuf_add(&b, ", ");
+	}
+	struct sqlbuf evx;
+	sqlbuf_init(&evx);
+	if (r->event_col && strcmp(r->event_col, "id") == 0 && !w->creating)
+		sqlbuf_add(&evx, "t.id");
+	else
+		sqlbuf_add(&evx, "ev.id");
+	access_roles_sql(evx.s, &ctx->principal, &b);
+	sqlbuf_free(&evx);
+	sqlbuf_add(&b, ", ev.id, to_json(ev.starts_at)#>>'{}', to_json(ev.ends_at)#>>'{}', "
+		       "ev.state, ev.is_sessions_speakers_enabled, ");
+	access_visible(&events_ref, "ev", &ctx->principal, TRASH_HIDE, &b);
+	sqlbuf_add(&b, ", %s",
+		   w->creating || !r->soft_delete ? "FALSE" : "t.deleted_at IS NOT NULL");
+	for (int i = 0; i < r->nrels; i++) {
+		const struct resource_rel *rel = &r->rels[i];
+		if (ws->nrel_ids[i] <= 0)
+			continue;
+		sqlbuf_add(&b, ", (SELECT count(DISTINCT x.id) FROM %s x WHERE x.id = ANY(",
+			   rel->target->table);
+		id_array(&b, ws->rel_ids[i], ws->nrel_ids[i]);
+		sqlbuf_add(&b, ") AND ");
+		access_visible(rel->target, "x", &ctx->principal, TRASH_HIDE, &b);
+		if (rel->target->event_col && strcmp(rel->target->event_col, "event_id") == 0 &&
+		    r->event_col)
+			sqlbuf_add(&b, " AND x.event_id = ev.id");
+		sqlbuf_add(&b, ")");
+	}
+	if (w->creating) {
+		sqlbuf_add(&b, ", NULL FROM (SELECT 1) one LEFT JOIN events ev ON ev.id = ");
+		event_expr(ws, &b);
+	} else {
+		sqlbuf_add(
+		    &b, ", to_jsonb(t)::text FROM %s t LEFT JOIN events ev ON ev.id = ", r->table);
+		event_expr(ws, &b);
+		sqlbuf_add(&b, " WHERE ");
+		id_condition(ctx, "t", &b);
+	}
+	if (sqlbuf_failed(&b))
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	else
+		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), load_done, ws);
+	sqlbuf_free(&b);
+}
+
+/* ---- entry points ---- */
+
+static void dispatch(struct req_ctx *ctx)
+{
+	switch (route_of(ctx)->kind) {
+	case CRUD_LIST:
+		do_list(ctx);
+		break;
+	case CRUD_DETAIL:
+		do_detail(ctx);
+		break;
+	case CRUD_RELATED1:
+		do_related_one(ctx);
+		break;
+	case CRUD_REL_GET:
+		do_rel_get(ctx);
+		break;
+	default:
+		do_write(ctx, route_of(ctx)->kind);
+		break;
+	}
+}
+
+static void crud_handler(struct req_ctx *ctx)
+{
+	auth_resolve(ctx, dispatch);
+}
+
+static int add(struct router *rt, int methods, char *pattern, const struct resource *r,
+	       const struct resource *parent, const struct resource_rel *rel, int kind)
+{
+	if (!pattern)
+		return -1;
+	patterns[npatterns++] = pattern;
+	struct crud_route *cr = &route_data[nroute_data++];
+	*cr = (struct crud_route){r, parent, rel, kind};
+	struct route route = {methods, pattern, crud_handler, cr, ROUTE_JSONAPI};
+	return router_add(rt, &route);
+}
+
+static char *fmt(const char *f, const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(f) + strlen(a) + strlen(b) + strlen(c) + 1;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, f, a, b, c);
+	return s;
+}
+
+int crud_register(struct router *rt, const struct resource *const *types, int ntypes)
+{
+	int max = 0;
+	for (int i = 0; i < ntypes; i++)
+		max += 8 + 3 * types[i]->nrels;
+	route_data = calloc((size_t)max, sizeof(*route_data));
+	patterns = calloc((size_t)max, sizeof(*patterns));
+	if (!route_data || !patterns)
+		return -1;
+	for (int i = 0; i < ntypes; i++) {
+		const struct resource *r = types[i];
+		const char *cap = strcmp(r->type, "event") == 0 ? "{event_id}" : "{id}";
+		int rc = 0;
+		if (r->list_route)
+			rc |= add(rt, ROUTER_GET, fmt("/v1/%s%s%s", r->path, "", ""), r, NULL, NULL,
+				  CRUD_LIST);
+		if (r->perm_create != PERM_NONE)
+			rc |= add(rt, ROUTER_POST, fmt("/v1/%s%s%s", r->path, "", ""), r, NULL,
+				  NULL, CRUD_CREATE);
+		rc |= add(rt, ROUTER_GET, fmt("/v1/%s/%s%s", r->path, cap, ""), r, NULL, NULL,
+			  CRUD_DETAIL);
+		if (r->perm_update != PERM_NONE)
+			rc |= add(rt, ROUTER_PATCH, fmt("/v1/%s/%s%s", r->path, cap, ""), r, NULL,
+				  NULL, CRUD_UPDATE);
+		if (r->perm_delete != PERM_NONE)
+			rc |= add(rt, ROUTER_DELETE, fmt("/v1/%s/%s%s", r->path, cap, ""), r, NULL,
+				  NULL, CRUD_DELETE);
+		for (int j = 0; j < r->nrels; j++) {
+			const struct resource_rel *rel = &r->rels[j];
+			rc |= add(rt, ROUTER_GET, fmt("/v1/%s/%s/%s", r->path, cap, rel->name),
+				  rel->target, r, rel, rel->to_many ? CRUD_LIST : CRUD_RELATED1);
+			rc |= add(rt, ROUTER_GET,
+				  fmt("/v1/%s/%s/relationships/%s", r->path, cap, rel->name),
+				  rel->target, r, rel, CRUD_REL_GET);
+			if (!rel->to_many && rel->fk && !rel->sql_target_ids &&
+			    !(rel->flags & (REL_READONLY | REL_FIXED)) &&
+			    r->perm_update != PERM_NONE)
+				rc |=
+				    add(rt, ROUTER_PATCH,
+					fmt("/v1/%s/%s/relationships/%s", r->path, cap, rel->name),
+					rel->target, r, rel, CRUD_REL_PATCH);
+		}
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+void crud_cleanup(void)
+{
+	for (int i = 0; i < npatterns; i++)
+		free(patterns[i]);
+	free(patterns);
+	free(route_data);
+	patterns = NULL;
+	route_data = NULL;
+	npatterns = nroute_data = 0;
+}

@@ -34,6 +34,7 @@
 #   BENCH_SERVER_ARGS    extra arguments to `serve` (e.g. --workers 2)
 #   BENCH_RESULTS        where the JSON goes (bench/results/latest.json)
 #   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
+#   BENCH_LOG_LEVEL      the server's LOG_LEVEL (warn)
 #   PGCTL                PostgreSQL helper (scripts/pgctl.sh)
 # Server settings (PG_POOL_SIZE, PG_PIPELINE, ...) pass through from the
 # environment; HOST, PORT, DATABASE_URL, SECRET_KEY and LOG_LEVEL are set here.
@@ -200,7 +201,10 @@ check_server() {
 		wait "$SERVER_PID" 2>/dev/null || rc=$?
 		SERVER_PID=
 		server_log_tail
-		die "the server died (exit status $rc) ${1:-}"
+		local how="exit status $rc"
+		((rc > 128)) && how="killed by signal $((rc - 128))"
+		((rc == 0)) && how="exit status 0: a clean stop, i.e. a SIGTERM or SIGINT not sent by this script"
+		die "the server stopped ($how) ${1:-}"
 	fi
 }
 
@@ -394,7 +398,7 @@ PORT=$(free_port) || die "no free port"
 SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 say "starting $BIN serve on 127.0.0.1:$PORT, pinned to core $SERVER_CPU"
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of words
-env DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" SECRET_KEY="$SECRET" LOG_LEVEL=warn \
+env DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" SECRET_KEY="$SECRET" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
 	taskset -c "$SERVER_CPU" "$BIN" serve $SERVER_ARGS >"$WORK/server.log" 2>&1 </dev/null &
 SERVER_PID=$!
 
@@ -439,19 +443,55 @@ say "detail document: $DOC_BYTES bytes; 404 document: $NODB_BYTES bytes"
 say "CPU use while idle: $BUSY; load average $LOAD"
 say "runs: ${WARMUP}s warm-up + ${REPEAT} x ${DURATION}s per case; wrk -t$WRK_THREADS on core $CLIENT_CPU"
 
+# The database's ceiling runs what the server itself runs for a detail: the
+# statements PostgreSQL logs for one request (log_min_duration_statement = 0
+# for that moment), the requested id made a pgbench variable. When that fails,
+# the fixed query in bench/detail.pgbench stands in.
+capture_pgbench() {
+	local path=$1 id=$2 out=$3 log=$DATA/postgres.log size status
+	[[ -r $log ]] || return 1
+	psql_q -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null || return 1
+	sleep 0.3 # backends reload between commands
+	size=$(stat -c %s "$log")
+	status=$(http_get "$path")
+	sleep 0.3
+	psql_q -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null || return 1
+	sleep 0.3
+	[[ $status == 200 ]] || return 1
+	tail -c +"$((size + 1))" "$log" |
+		python3 bench/pgbench_from_log.py --var "id=$id" --set '\set id random(:id_min, :id_max)' >"$out"
+}
+PGB_DETAIL=$WORK/detail-captured.pgbench
+if capture_pgbench "/v1/events/$ID_MIN" "$ID_MIN" "$PGB_DETAIL"; then
+	PGB_SOURCE=captured
+	say "pgbench runs the $(grep -c ';$' "$PGB_DETAIL") statement(s) the server ran for GET /v1/events/$ID_MIN:"
+	grep -v '^.set ' "$PGB_DETAIL" | cut -c1-150 | sed 's/^/    /' >&2
+else
+	PGB_SOURCE=fixed
+	warn "could not capture the server's statements for a detail; pgbench runs bench/detail.pgbench"
+	cp bench/detail.pgbench "$PGB_DETAIL"
+fi
+mkdir -p "$(dirname "$RESULTS")"
+cp "$PGB_DETAIL" "$(dirname "$RESULTS")/detail.pgbench"
+
 # ----------------------------------------------------------------- cases ----
 
 wrk_case detail@64 64 2xx "GET /v1/events/{random id}" /v1/events/ bench/detail.lua
 wrk_case detail@256 256 2xx "GET /v1/events/{random id}" /v1/events/ bench/detail.lua
 wrk_case no-db@64 64 non2xx "GET /v1/does-not-exist (404, no database)" /v1/does-not-exist
 # The database's ceiling over TCP, as the server connects (DATABASE_URL).
-pgbench_case pgbench "$PGB_CLIENTS" "pgbench select-only of the detail query, -M prepared, TCP" \
-	bench/detail.pgbench "$DATABASE_URL"
-# For reference only: the same over the Unix socket (pgctl.sh puts it in the
-# data directory), which is faster on these machines than TCP loopback.
+pgbench_case pgbench "$PGB_CLIENTS" "pgbench, the server's statements for a detail ($PGB_SOURCE), -M prepared, TCP" \
+	"$PGB_DETAIL" "$DATABASE_URL"
+# For reference: the narrow query of bench/detail.pgbench (9 columns), and the
+# server's statements over the Unix socket (pgctl.sh puts it in the data
+# directory), which is faster than TCP loopback on these machines.
+if [[ $PGB_SOURCE == captured ]]; then
+	pgbench_case pgbench-narrow "$PGB_CLIENTS" "pgbench, bench/detail.pgbench (9 columns), -M prepared, TCP" \
+		bench/detail.pgbench "$DATABASE_URL"
+fi
 if [[ -S $DATA/.s.PGSQL.$PG_PORT ]]; then
-	pgbench_case pgbench-unix "$PGB_CLIENTS" "the same over the Unix socket (reference)" \
-		bench/detail.pgbench "host=$DATA port=$PG_PORT user=postgres dbname=oes"
+	pgbench_case pgbench-unix "$PGB_CLIENTS" "pgbench, as 'pgbench' over the Unix socket" \
+		"$PGB_DETAIL" "host=$DATA port=$PG_PORT user=postgres dbname=oes"
 fi
 
 check_server "after the runs"
@@ -463,7 +503,7 @@ mb() { awk -v k="$1" 'BEGIN { if (k == "null") print "-"; else printf "%.1f\n", 
 num() { awk -v v="$1" 'BEGIN { if (v == "null") print "-"; else printf "%.2f\n", v }'; }
 
 echo
-printf '%-12s %6s %11s %9s %9s %8s %10s %9s  %s\n' case conns "req/s" "p50 ms" "p99 ms" "RSS MB" non-2xx sock-err note
+printf '%-14s %6s %11s %9s %9s %8s %10s %9s  %s\n' case conns "req/s" "p50 ms" "p99 ms" "RSS MB" non-2xx sock-err note
 for name in "${CASES[@]}"; do
 	note=
 	if [[ ${R_KIND[$name]} == pgbench ]]; then
@@ -471,7 +511,7 @@ for name in "${CASES[@]}"; do
 	elif [[ ${R_EXPECT[$name]} == non2xx ]]; then
 		note="non-2xx expected (404)"
 	fi
-	printf '%-12s %6s %11s %9s %9s %8s %10s %9s  %s\n' "$name" "${R_CONNS[$name]}" \
+	printf '%-14s %6s %11s %9s %9s %8s %10s %9s  %s\n' "$name" "${R_CONNS[$name]}" \
 		"$(awk -v v="${R_RPS[$name]}" 'BEGIN { printf "%.0f", v }')" \
 		"$(num "${R_P50[$name]}")" "$(num "${R_P99[$name]}")" "$(mb "${R_RSS[$name]}")" \
 		"${R_NON2XX[$name]}" "${R_SOCK[$name]}" "$note"
@@ -483,11 +523,13 @@ R_D64_PG=$(ratio detail@64 pgbench)
 R_D64_NODB=$(ratio detail@64 no-db@64)
 R_D256_PG=$(ratio detail@256 pgbench)
 R_D64_PGU=$(ratio detail@64 pgbench-unix)
+R_D64_PGN=$(ratio detail@64 pgbench-narrow)
 shown() { if [[ $1 == null ]]; then echo "n/a (not run)"; else echo "$1"; fi; }
 echo "ratios:"
-printf '  %-24s %s\n' "detail@64 / pgbench" "$(shown "$R_D64_PG")" \
+printf '  %-26s %s\n' "detail@64 / pgbench" "$(shown "$R_D64_PG")" \
 	"detail@64 / no-db" "$(shown "$R_D64_NODB")" \
 	"detail@256 / pgbench" "$(shown "$R_D256_PG")" \
+	"detail@64 / pgbench-narrow" "$(shown "$R_D64_PGN")" \
 	"detail@64 / pgbench-unix" "$(shown "$R_D64_PGU")" \
 	"prototype / pgbench" "$PROTOTYPE_RATIO (shared/notes/performance.md, pipelined, 1 sync per batch)"
 
@@ -538,8 +580,9 @@ mkdir -p "$(dirname "$RESULTS")"
 		sep=$',\n'
 	done
 	printf '\n  ],\n'
-	printf '  "ratios": {"detail64_over_pgbench": %s, "detail64_over_nodb": %s, "detail256_over_pgbench": %s, "detail64_over_pgbench_unix": %s, "prototype_over_pgbench": %s}\n' \
-		"$R_D64_PG" "$R_D64_NODB" "$R_D256_PG" "$R_D64_PGU" "$PROTOTYPE_RATIO"
+	printf '  "ratios": {"detail64_over_pgbench": %s, "detail64_over_nodb": %s, "detail256_over_pgbench": %s, "detail64_over_pgbench_narrow": %s, "detail64_over_pgbench_unix": %s, "prototype_over_pgbench": %s},\n' \
+		"$R_D64_PG" "$R_D64_NODB" "$R_D256_PG" "$R_D64_PGN" "$R_D64_PGU" "$PROTOTYPE_RATIO"
+	printf '  "pgbench_detail_script": %s\n' "$(json_str "$PGB_SOURCE")"
 	printf '}\n'
 } >"$RESULTS.tmp"
 mv "$RESULTS.tmp" "$RESULTS"

@@ -50,10 +50,22 @@ if ((${#MISSING[@]} > 0)); then
 	fi
 	say "installing: ${MISSING[*]}"
 	export DEBIAN_FRONTEND=noninteractive APT_LISTCHANGES_FRONTEND=none
-	apt-get update -q >&2
-	apt-get install -y -q --no-install-recommends \
+	# The packages' own services (the distribution's PostgreSQL cluster on
+	# 5432, redis on 6379) are not started: the project starts what it needs.
+	policy=/usr/sbin/policy-rc.d
+	rm_policy() { :; }
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# scripts/deps.sh: no service starts during its apt-get install\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		rm_policy() { rm -f "$policy"; }
+		trap rm_policy EXIT
+	fi
+	apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+	"${apt[@]}" update >&2
+	"${apt[@]}" install -y --no-install-recommends \
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
 		"${MISSING[@]}" </dev/null >&2
+	rm_policy
 	mapfile -t STILL < <(missing_packages)
 	if ((${#STILL[@]} > 0)); then
 		say "still missing after apt-get install: ${STILL[*]}"

@@ -198,7 +198,7 @@ ensure_db() {
 
 cmd_start() {
 	(($# >= 2)) || usage
-	local req=$1 port=$2 fast=0 arg log rport
+	local req=$1 port=$2 fast=0 arg log logsize rport
 	shift 2
 	for arg in "$@"; do
 		case $arg in
@@ -225,9 +225,10 @@ cmd_start() {
 	else
 		write_conf "$port" "$fast"
 		say "starting on 127.0.0.1:$port (log: $log)"
+		logsize=$(stat -c %s "$log" 2>/dev/null || echo 0)
 		if ! as_pg "$PGBIN/pg_ctl" start -D "$DATADIR" -l "$log" -w -t 30 -s >&2; then
-			say "could not start; the end of $log:"
-			tail -n 20 "$log" >&2 || true
+			say "could not start; from $log:"
+			tail -c "+$((logsize + 1))" "$log" | tail -n 20 >&2 || true
 			exit 1
 		fi
 	fi

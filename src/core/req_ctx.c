@@ -35,6 +35,7 @@ struct req_op {
 };
 
 static long live_count, inflight_count;
+static long sending_count; /* answers handed to evhttp, not yet fully written */
 static unsigned long long id_counter;
 void (*req_ctx_on_done)(void);
 
@@ -45,7 +46,32 @@ long req_ctx_live(void)
 
 long req_ctx_inflight(void)
 {
-	return inflight_count;
+	return inflight_count + sending_count;
+}
+
+/* An answer is no longer being written: done, or its connection died. */
+static void sending_over(void)
+{
+	sending_count--;
+	if (req_ctx_on_done)
+		req_ctx_on_done();
+}
+
+/* The connection closed while an answer was being written. */
+static void sending_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	(void)evcon, (void)arg;
+	sending_over();
+}
+
+/* evhttp wrote the whole answer. */
+static void sent_cb(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	if (evcon)
+		evhttp_connection_set_closecb(evcon, NULL, NULL);
+	sending_over();
 }
 
 int req_ctx_alive(const struct req_ctx *ctx)
@@ -301,10 +327,13 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 			len = 0;
 		}
 	}
-	evhttp_connection_set_closecb(ctx->evcon, NULL, NULL);
+	/* from here the connection's closing only ends the writing */
+	evhttp_connection_set_closecb(ctx->evcon, sending_closed_cb, NULL);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	if (len > 0)
 		evbuffer_add(out, body, len);
+	sending_count++;
+	evhttp_request_set_on_complete_cb(req, sent_cb, NULL);
 	evhttp_send_reply(req, status, NULL, NULL);
 	finish(ctx, status, (long)len);
 }

@@ -566,6 +566,15 @@ class Harness:
             subprocess.run(["bash", PGCTL, "stop", self.datadir], capture_output=True, timeout=120)
         except Exception as e:  # noqa: BLE001
             print("    (could not stop PostgreSQL: %r)" % e, flush=True)
+        if any(not ok for _, ok, _ in self.results):
+            keep = os.path.join(os.environ.get("TMPDIR") or "/tmp", "oes-test-logs-%d" % os.getpid())
+            try:
+                os.makedirs(keep, exist_ok=True)
+                for s in self.all_servers:
+                    shutil.copy(s.log_path, keep)
+                print("    (server logs kept in %s)" % keep, flush=True)
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -660,6 +669,7 @@ def main():
                 h.record(full, False, "setup: " + failure_reason(e))
                 continue
             server = h.server
+            first_new = len(h.all_servers)
             signal.alarm(int(TEST_TIMEOUT_S))
             try:
                 fn(h)
@@ -675,8 +685,9 @@ def main():
                     log_tail(server.log_path),
                 )
                 h.server = None
-            if reason is not None and VERBOSE and h.server is not None:
-                reason += "\n" + log_tail(h.server.log_path, 20)
+            if reason is not None and VERBOSE:
+                for s in [server] + h.all_servers[first_new:]:
+                    reason += "\n  %s log:\n%s" % (s.describe(), log_tail(s.log_path, 20))
             h.record(full, reason is None, reason or "")
         h.stop_server()
     except (Exception, TestTimeout) as e:  # noqa: BLE001

@@ -2,7 +2,8 @@
 
 import time
 
-from helpers import TM, check_error, check_event, check_ok_doc, eq, expect, show, seed_event, wait_for
+from helpers import (TM, check_error, check_event, check_ok_doc, eq, expect, get_metrics, metric, seed_event, show,
+                     wait_for)
 
 
 def test_health_ok(h):
@@ -20,6 +21,8 @@ def test_database_down_and_back(h):
     path = "/v1/events/%d" % ev["id"]
     check_ok_doc("GET", path, h.json("GET", path))
     pid = h.server_pid
+    failures_before = metric(get_metrics(h)[0], "oes_pg_pool_failures_total")
+    expect(failures_before is not None, "GET /metrics: no oes_pg_pool_failures_total")
 
     h.stop_pg()
 
@@ -41,7 +44,9 @@ def test_database_down_and_back(h):
 
     # Routes without the database are unaffected.
     check_error("GET", "/v1/nope", h.json("GET", "/v1/nope"), 404)
-    eq(h.request("GET", "/metrics")[0], 200, "GET /metrics while PostgreSQL is down: status")
+    failures = metric(get_metrics(h)[0], "oes_pg_pool_failures_total")
+    expect(failures is not None and failures > failures_before,
+           "oes_pg_pool_failures_total did not grow while PostgreSQL was down (%r -> %r)" % (failures_before, failures))
 
     h.start_pg()
     t2 = time.monotonic()

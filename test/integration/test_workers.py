@@ -22,6 +22,9 @@ def test_workers_2(h):
     victim = kids[0]
     os.kill(victim, signal.SIGKILL)
     t = time.monotonic()
+    # Once the victim is dead its listening socket is gone (with SO_REUSEPORT,
+    # connections already queued on it are lost: that is the kernel's doing).
+    wait_for(lambda: not alive(victim), 5, 0.02, "worker %d dead after SIGKILL" % victim)
     for i in range(20):
         got = h.json("GET", path, port=s.port, timeout=5 * TM)
         eq(got[0], 200, "--workers 2, request %d after SIGKILL of worker %d: status" % (i, victim))

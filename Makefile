@@ -28,6 +28,8 @@ UNIT_DEPS_jsonapi := src/core/jsonapi.c src/core/query.c
 UNIT_DEPS_config  := src/core/config.c src/core/log.c src/core/cidr.c
 UNIT_DEPS_cidr    := src/core/cidr.c
 UNIT_DEPS_pg_pool := src/core/pg_pool.c src/core/log.c
+UNIT_DEPS_auth    := src/core/auth.c src/core/log.c
+UNIT_DEPS_password := src/core/password.c src/core/workers.c src/core/log.c
 
 .PHONY: all deps run test unit integration asan valgrind bench format format-check clean docs
 
@@ -72,7 +74,7 @@ deps:
 # Starts a private PostgreSQL when DATABASE_URL is unset, then the server.
 run: deps
 	@$(MAKE) --no-print-directory all
-	@bash scripts/run.sh
+	@bash scripts/run.sh $(ARGS)
 
 # Everything, with real services: unit tests, then integration tests.
 test: deps

@@ -142,13 +142,17 @@ chmod 755 "$WORK"
 
 # --------------------------------------------------------------- helpers ----
 
-# A TCP port nothing listens on (ports in 20000-59999).
+# A TCP port no socket uses, below the ephemeral range (so that no outgoing
+# connection takes it between this check and the bind). Other programs may
+# pick ports at the same moment: callers retry on "address in use".
 free_port() {
-	local p
+	local p low
+	low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	((low > 12000)) || low=61000
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		[[ $p == "${PORT:-}" || $p == "${PG_PORT:-}" ]] && continue
-		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+		if ! ss -Htan "( sport = :$p )" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return 0
 		fi
@@ -334,12 +338,17 @@ ratio() {
 # ------------------------------------------------------------ PostgreSQL ----
 
 say "starting PostgreSQL on tmpfs ($DATA), pinned to core $SERVER_CPU"
-PG_PORT=$(free_port) || die "no free port"
 PG_STARTED=1 # from here on, cleanup stops it
-if ! taskset -c "$SERVER_CPU" bash "$PGCTL" start "$DATA" "$PG_PORT" --fast >"$WORK/pgctl.out" 2>"$WORK/pgctl.err"; then
+for attempt in 1 2 3; do
+	PG_PORT=$(free_port) || die "no free port"
+	taskset -c "$SERVER_CPU" bash "$PGCTL" start "$DATA" "$PG_PORT" --fast >"$WORK/pgctl.out" 2>"$WORK/pgctl.err" && break
+	if ((attempt < 3)) && grep -qi 'in use' "$WORK/pgctl.err"; then
+		say "port $PG_PORT was taken meanwhile; trying another"
+		continue
+	fi
 	cat "$WORK/pgctl.out" "$WORK/pgctl.err" >&2
 	die "$PGCTL start failed"
-fi
+done
 DATABASE_URL=$(grep -E '^postgres(ql)?://' "$WORK/pgctl.out" | tail -n1 || true)
 [[ -n $DATABASE_URL ]] || {
 	cat "$WORK/pgctl.out" "$WORK/pgctl.err" >&2
@@ -394,22 +403,36 @@ export BENCH_ID_MIN=$ID_MIN BENCH_ID_MAX=$ID_MAX
 
 # ---------------------------------------------------------------- server ----
 
-PORT=$(free_port) || die "no free port"
 SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
-say "starting $BIN serve on 127.0.0.1:$PORT, pinned to core $SERVER_CPU"
-# shellcheck disable=SC2086 # SERVER_ARGS is a list of words
-env DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" SECRET_KEY="$SECRET" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
-	taskset -c "$SERVER_CPU" "$BIN" serve $SERVER_ARGS >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-
-for i in $(seq 1 150); do
-	check_server "before answering /health-check"
-	[[ $(http_get /health-check) == 200 ]] && break
-	((i == 150)) && {
-		server_log_tail
-		die "/health-check did not answer 200 within 15 s"
-	}
-	sleep 0.1
+# start_server: starts it on a free port and waits for /health-check 200;
+# returns 2 when the port was taken meanwhile (the caller tries another).
+start_server() {
+	PORT=$(free_port) || die "no free port"
+	say "starting $BIN serve on 127.0.0.1:$PORT, pinned to core $SERVER_CPU"
+	# shellcheck disable=SC2086 # SERVER_ARGS is a list of words
+	env DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" SECRET_KEY="$SECRET" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
+		taskset -c "$SERVER_CPU" "$BIN" serve $SERVER_ARGS >"$WORK/server.log" 2>&1 </dev/null &
+	SERVER_PID=$!
+	local i
+	for i in $(seq 1 150); do
+		if ! kill -0 "$SERVER_PID" 2>/dev/null && grep -qi 'in use' "$WORK/server.log"; then
+			wait "$SERVER_PID" 2>/dev/null || true
+			SERVER_PID=
+			return 2
+		fi
+		check_server "before answering /health-check"
+		[[ $(http_get /health-check) == 200 ]] && return 0
+		sleep 0.1
+	done
+	server_log_tail
+	die "/health-check did not answer 200 within 15 s"
+}
+for attempt in 1 2 3; do
+	rc=0
+	start_server || rc=$?
+	((rc == 0)) && break
+	((attempt < 3)) || die "no port to listen on after 3 attempts"
+	say "port $PORT was taken meanwhile; trying another"
 done
 
 SERVER_AFFINITY=$(taskset -c -p "$SERVER_PID" 2>/dev/null | awk '{ print $NF }')

@@ -5,7 +5,8 @@
 # Missing Debian packages are installed with apt-get (as root, no prompts); when
 # package.json exists, npm packages are installed from the committed
 # package-lock.json with `npm ci` whenever node_modules is missing or older
-# than the lockfile. Not root and something missing: says what to run, exits 1.
+# than the lockfile or package.json (node_modules/.oes-deps-stamp records the
+# last npm ci). Not root and something missing: says what to run, exits 1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

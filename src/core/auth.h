@@ -41,6 +41,11 @@ void auth_resolve(struct req_ctx *ctx, void (*done)(struct req_ctx *ctx));
 
 /* Drops the cached status of a user (after a change to the users row). */
 void auth_forget_user(long long user_id);
+/* A 401 JSON:API error (detail NULL: "Authentication failed") with
+ * `WWW-Authenticate: JWT realm="open-event-server"`. May free ctx. */
+void auth_reply_unauthorized(struct req_ctx *ctx, const char *detail);
+/* How long a users row stays cached (default 30000; 0: no cache). Clears it. */
+void auth_set_cache_ttl_ms(int ms);
 /* Frees the cache. */
 void auth_cleanup(void);
 

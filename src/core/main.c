@@ -124,6 +124,7 @@ static int run_worker(int reuseport)
 	srv = http_server_new(app.base, app.router, reuseport);
 	if (!srv || workers_start(app.base, 0) < 0)
 		goto out;
+	auth_set_cache_ttl_ms(cfg.auth_cache_ttl_ms);
 	req_ctx_on_done = check_drained;
 	sigterm = evsignal_new(app.base, SIGTERM, on_signal, srv);
 	sigint = evsignal_new(app.base, SIGINT, on_signal, srv);

@@ -28,6 +28,18 @@
 #define BATCH_MAX	   128 /* reads sharing one sync */
 #define BACKOFF_MIN_MS	   100
 #define BACKOFF_MAX_MS	   2000
+#define STMT_CACHE_SLOTS 1024 /* per connection, power of 2 */
+#define STMT_CACHE_MAX 512    /* statements prepared per connection at most */
+
+/* Ad-hoc SQL prepared once per connection and then executed by name: the
+ * engine builds the same few shapes of statement again and again, and
+ * parsing and planning them each time costs more than the query. */
+struct stmt_entry {
+	unsigned long long hash; /* FNV-1a of sql */
+	char *sql;               /* owned copy; NULL: empty slot */
+	int ready;               /* 0: prepare sent, 1: prepared */
+	char name[16];           /* "c<slot>" */
+};
 
 enum pg_conn_state {
 	PG_CONN_DOWN,	    /* waiting for the reconnect timer */
@@ -57,6 +69,7 @@ struct pg_query {
 	int retried;		    /* re-queued once after an aborted pipeline */
 	PGresult *res;		    /* first result received */
 	int internal;		    /* setup/BEGIN/COMMIT query of the pool itself */
+	int cache_slot; /* Q_PREPARE of the statement cache: its slot + 1 */
 };
 
 TAILQ_HEAD(query_list, pg_query);
@@ -78,6 +91,8 @@ struct pg_conn {
 	struct pg_txn *pinned;			   /* transaction owning this connection */
 	struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
 	char hostaddr[64];			   /* resolved address for libpq */
+	struct stmt_entry *cache; /* STMT_CACHE_SLOTS entries, or NULL */
+	int ncached;               /* slots used */
 };
 
 struct pg_txn {
@@ -218,6 +233,67 @@ static int ready_count(const struct pg_pool *p)
 
 /* ---- sending ---- */
 
+static void cache_clear(struct pg_conn *c)
+{
+	if (!c->cache)
+		return;
+	for (int i = 0; i < STMT_CACHE_SLOTS; i++)
+		free(c->cache[i].sql);
+	free(c->cache);
+	c->cache = NULL;
+	c->ncached = 0;
+}
+
+static unsigned long long sql_hash(const char *s)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The cache entry for sql on c: existing, or new (then *fresh = 1), or NULL
+ * when the cache is full. */
+static struct stmt_entry *cache_lookup(struct pg_conn *c, const char *sql, int *fresh)
+{
+	*fresh = 0;
+	if (!c->cache && !(c->cache = calloc(STMT_CACHE_SLOTS, sizeof(*c->cache))))
+		return NULL;
+	unsigned long long h = sql_hash(sql);
+	for (size_t i = h & (STMT_CACHE_SLOTS - 1);; i = (i + 1) & (STMT_CACHE_SLOTS - 1)) {
+		struct stmt_entry *e = &c->cache[i];
+		if (!e->sql) {
+			if (c->ncached >= STMT_CACHE_MAX || !(e->sql = strdup(sql)))
+				return NULL;
+			e->hash = h;
+			e->ready = 0;
+			snprintf(e->name, sizeof(e->name), "c%zu", i);
+			c->ncached++;
+			*fresh = 1;
+			return e;
+		}
+		if (e->hash == h && strcmp(e->sql, sql) == 0)
+			return e;
+	}
+}
+
+/* Sends the Q_PREPARE of a fresh cache entry ahead of the query using it. */
+static int cache_prepare(struct pg_conn *c, struct stmt_entry *e)
+{
+	struct pg_query *pq =
+		query_new(c->pool, Q_PREPARE, PG_WRITE, e->name, e->sql, 0, NULL, NULL, NULL);
+	if (!pq)
+		return -1;
+	pq->internal = 1;
+	pq->sent = 1;
+	pq->cache_slot = (int)(e - c->cache) + 1;
+	TAILQ_INSERT_TAIL(&c->inflight, pq, link);
+	c->ninflight++;
+	return PQsendPrepare(c->pg, e->name, e->sql, 0, NULL) ? 0 : -1;
+}
+
 static int send_one(struct pg_conn *c, struct pg_query *q)
 {
 	const char *const *params = (const char *const *)q->params;
@@ -261,10 +337,30 @@ static int conn_send_pending(struct pg_conn *c)
 		if (plain && c->ninflight > 0)
 			break;
 		TAILQ_REMOVE(&c->pending, q, link);
+		struct stmt_entry *e = NULL;
+		int fresh = 0;
+		if (!plain && q->kind == Q_SQL && c->state == PG_CONN_READY)
+			e = cache_lookup(c, q->sql, &fresh);
+		if (e && fresh && cache_prepare(c, e) < 0) {
+			TAILQ_INSERT_HEAD(&c->pending, q, link);
+			conn_fail(c, PQerrorMessage(c->pg));
+			return -1;
+		}
 		TAILQ_INSERT_TAIL(&c->inflight, q, link);
 		c->ninflight++;
 		q->sent = 1;
-		if (send_one(c, q) < 0) {
+		int rc;
+		if (e) {
+			/* executed by name; the prepare (if fresh) went just before */
+			q->kind = Q_PREPARED;
+			q->stmt = e->name;
+			rc = send_one(c, q);
+			q->kind = Q_SQL;
+			q->stmt = NULL;
+		} else {
+			rc = send_one(c, q);
+		}
+		if (rc < 0) {
 			conn_fail(c, PQerrorMessage(c->pg));
 			return -1;
 		}
@@ -410,6 +506,27 @@ static void query_done(struct pg_conn *c, struct pg_query *q)
 	ExecStatusType st = q->res ? PQresultStatus(q->res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_PIPELINE_ABORTED) {
 		requeue_or_fail(p, q);
+		return;
+	}
+	if (q->cache_slot && c->cache) {
+		struct stmt_entry *e = &c->cache[q->cache_slot - 1];
+		if (st == PGRES_COMMAND_OK) {
+			e->ready = 1;
+		} else {
+			/* forget it: the next use prepares again (and reports) */
+			log_warn(NULL, "preparing a statement failed: %s",
+				 q->res ? PQresultErrorMessage(q->res) : "no result");
+			free(e->sql);
+			memset(e, 0, sizeof(*e));
+			/* keep the probe chain intact: mark as a tombstone-free rebuild */
+			struct stmt_entry *old = c->cache;
+			c->cache = NULL;
+			c->ncached = 0;
+			for (int i = 0; i < STMT_CACHE_SLOTS; i++)
+				free(old[i].sql);
+			free(old);
+		}
+		query_free(q);
 		return;
 	}
 	if (q->kind == Q_PREPARE && st != PGRES_COMMAND_OK) {
@@ -649,6 +766,7 @@ static void conn_fail(struct pg_conn *c, const char *why)
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
+	cache_clear(c);
 	c->state = PG_CONN_DOWN;
 	c->syncs = 0;
 	if (ready_count(p) == 0 && p->ever_ready)
@@ -808,6 +926,7 @@ void pg_pool_free(struct pg_pool *p)
 			PQfinish(c->pg);
 		if (c->pinned)
 			free(c->pinned);
+		cache_clear(c);
 		drop_list(&c->pending);
 		drop_list(&c->inflight);
 	}

@@ -112,6 +112,21 @@ def children(pid):
     return sorted(out)
 
 
+def _complete_response(buf):
+    """True if buf holds a whole HTTP response framed by Content-Length."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    for line in buf[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            try:
+                return len(buf) - end - 4 >= int(value.strip())
+            except ValueError:
+                return False
+    return False
+
+
 class Server:
     """One `$BIN serve` process, its port and its log."""
 
@@ -508,9 +523,10 @@ class Harness:
         except ValueError:
             raise AssertionError("%s %s: status %d, body is not JSON: %r" % (method, path, st, data[:300]))
 
-    def raw(self, data, timeout=5.0, port=None, shut_write=False):
+    def raw(self, data, timeout=5.0, port=None, shut_write=False, one_response=False):
         """Sends raw bytes and reads until the server closes or the timeout
-        passes. Returns the bytes read (b"" if none)."""
+        passes (one_response: or until one complete response with a
+        Content-Length has arrived). Returns the bytes read (b"" if none)."""
         s = socket.create_connection(("127.0.0.1", port or self.port), timeout=timeout * TM)
         out = b""
         try:
@@ -532,6 +548,8 @@ class Harness:
                 if not chunk:
                     break
                 out += chunk
+                if one_response and _complete_response(out):
+                    break
         finally:
             s.close()
         return out

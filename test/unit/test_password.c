@@ -87,9 +87,8 @@ static void test_bad_hashes(void **state)
 	    0);
 	/* argon2i is not accepted, even when right */
 	char h[PASSWORD_HASH_BYTES];
-	assert_int_equal(crypto_pwhash_str_alg(h, "pw", 2, 3, 19 * 1024 * 1024,
-					       crypto_pwhash_ALG_ARGON2I13),
-			 0);
+	assert_int_equal(
+	    crypto_pwhash_str_alg(h, "pw", 2, 3, 19 * 1024 * 1024, crypto_pwhash_ALG_ARGON2I13), 0);
 	assert_int_equal(password_verify(h, "pw"), 0);
 	/* a truncated argon2id hash */
 	assert_int_equal(password_hash("pw", h), 0);
@@ -152,20 +151,20 @@ static struct event_base *base;
 static pthread_t loop_thread;
 
 struct job {
-	int id;		  /* its number */
-	const char *pw;	  /* password to hash, or NULL: just wait for the gate */
+	int id;		/* its number */
+	const char *pw; /* password to hash, or NULL: just wait for the gate */
 	char hash[PASSWORD_HASH_BYTES];
-	int hashed;	  /* password_hash returned 0 */
-	int worked;	  /* work ran (count) */
-	int finished;	  /* done ran (count) */
-	int work_on_loop; /* work ran on the loop thread (must not) */
+	int hashed;	   /* password_hash returned 0 */
+	int worked;	   /* work ran (count) */
+	int finished;	   /* done ran (count) */
+	int work_on_loop;  /* work ran on the loop thread (must not) */
 	int done_off_loop; /* done ran elsewhere (must not) */
 };
 
-static int gate_open = 1;	 /* jobs without pw wait until this is 1 */
-static int started;		 /* work calls entered (atomic) */
-static int finished_total;	 /* done callbacks so far */
-static int exit_after = -1;	 /* loopexit when finished_total reaches this */
+static int gate_open = 1;   /* jobs without pw wait until this is 1 */
+static int started;	    /* work calls entered (atomic) */
+static int finished_total;  /* done callbacks so far */
+static int exit_after = -1; /* loopexit when finished_total reaches this */
 
 static void work(void *arg)
 {
@@ -228,7 +227,7 @@ static void test_workers_hash_on_threads(void **state)
 	(void)state;
 	struct job jobs[6];
 	memset(jobs, 0, sizeof(jobs));
-	char pws[6][16];
+	char pws[6][24];
 	for (int i = 0; i < 6; i++) {
 		snprintf(pws[i], sizeof(pws[i]), "password-%d", i);
 		jobs[i].id = i;
@@ -332,15 +331,14 @@ static void test_workers_not_started(void **state)
 int main(void)
 {
 	const struct CMUnitTest password_tests[] = {
-	    cmocka_unit_test(test_hash_and_verify),    cmocka_unit_test(test_parameters),
-	    cmocka_unit_test(test_bad_hashes),	       cmocka_unit_test(test_dummy_costs_as_much),
-	    cmocka_unit_test(test_problems),	       cmocka_unit_test(test_workers_not_started),
+	    cmocka_unit_test(test_hash_and_verify), cmocka_unit_test(test_parameters),
+	    cmocka_unit_test(test_bad_hashes),	    cmocka_unit_test(test_dummy_costs_as_much),
+	    cmocka_unit_test(test_problems),	    cmocka_unit_test(test_workers_not_started),
 	};
 	const struct CMUnitTest worker_tests[] = {
 	    cmocka_unit_test_setup_teardown(test_workers_hash_on_threads, workers_setup,
 					    workers_teardown),
-	    cmocka_unit_test_setup_teardown(test_workers_parallel, workers_setup,
-					    workers_teardown),
+	    cmocka_unit_test_setup_teardown(test_workers_parallel, workers_setup, workers_teardown),
 	    cmocka_unit_test_setup_teardown(test_workers_queue_bound, workers_setup,
 					    workers_teardown),
 	    cmocka_unit_test_setup_teardown(test_workers_stop_delivers_everything, workers_setup,

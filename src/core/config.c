@@ -72,6 +72,8 @@ static const struct setting settings[] = {
     {"SHUTDOWN_GRACE_MS", SET_INT, &cfg.shutdown_grace_ms, "10000", 0, 600000,
      "on SIGTERM/SIGINT, time given to requests in flight"},
     {"LISTEN_BACKLOG", SET_INT, &cfg.listen_backlog, "1024", 16, 65535, "listen(2) backlog"},
+    {"AUTH_CACHE_TTL_MS", SET_INT, &cfg.auth_cache_ttl_ms, "30000", 0, 30000,
+     "how long a user's status (admin, blocked, deleted) is cached per worker"},
     {"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
      "directory of the rendered API documentation served at /docs"},
 };

@@ -38,7 +38,7 @@ struct config {
 	int shutdown_grace_ms;		  /* SHUTDOWN_GRACE_MS: drain limit on SIGTERM */
 	int listen_backlog;		  /* LISTEN_BACKLOG */
 	char *docs_dir;			  /* DOCS_DIR: rendered API docs served at /docs */
-	int auth_cache_ttl_ms; /* AUTH_CACHE_TTL_MS: users' status cached per worker */
+	int auth_cache_ttl_ms;		  /* AUTH_CACHE_TTL_MS: users' status cached per worker */
 };
 
 extern struct config cfg;

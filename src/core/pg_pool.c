@@ -28,17 +28,17 @@
 #define BATCH_MAX	   128 /* reads sharing one sync */
 #define BACKOFF_MIN_MS	   100
 #define BACKOFF_MAX_MS	   2000
-#define STMT_CACHE_SLOTS 1024 /* per connection, power of 2 */
-#define STMT_CACHE_MAX 512    /* statements prepared per connection at most */
+#define STMT_CACHE_SLOTS   1024 /* per connection, power of 2 */
+#define STMT_CACHE_MAX	   512	/* statements prepared per connection at most */
 
 /* Ad-hoc SQL prepared once per connection and then executed by name: the
  * engine builds the same few shapes of statement again and again, and
  * parsing and planning them each time costs more than the query. */
 struct stmt_entry {
 	unsigned long long hash; /* FNV-1a of sql */
-	char *sql;               /* owned copy; NULL: empty slot */
-	int ready;               /* 0: prepare sent, 1: prepared */
-	char name[16];           /* "c<slot>" */
+	char *sql;		 /* owned copy; NULL: empty slot */
+	int ready;		 /* 0: prepare sent, 1: prepared */
+	char name[16];		 /* "c<slot>" */
 };
 
 enum pg_conn_state {
@@ -69,7 +69,7 @@ struct pg_query {
 	int retried;		    /* re-queued once after an aborted pipeline */
 	PGresult *res;		    /* first result received */
 	int internal;		    /* setup/BEGIN/COMMIT query of the pool itself */
-	int cache_slot; /* Q_PREPARE of the statement cache: its slot + 1 */
+	int cache_slot;		    /* Q_PREPARE of the statement cache: its slot + 1 */
 };
 
 TAILQ_HEAD(query_list, pg_query);
@@ -91,8 +91,8 @@ struct pg_conn {
 	struct pg_txn *pinned;			   /* transaction owning this connection */
 	struct evdns_getaddrinfo_request *dns_req; /* lookup in flight */
 	char hostaddr[64];			   /* resolved address for libpq */
-	struct stmt_entry *cache; /* STMT_CACHE_SLOTS entries, or NULL */
-	int ncached;               /* slots used */
+	struct stmt_entry *cache;		   /* STMT_CACHE_SLOTS entries, or NULL */
+	int ncached;				   /* slots used */
 };
 
 struct pg_txn {
@@ -283,7 +283,7 @@ static struct stmt_entry *cache_lookup(struct pg_conn *c, const char *sql, int *
 static int cache_prepare(struct pg_conn *c, struct stmt_entry *e)
 {
 	struct pg_query *pq =
-		query_new(c->pool, Q_PREPARE, PG_WRITE, e->name, e->sql, 0, NULL, NULL, NULL);
+	    query_new(c->pool, Q_PREPARE, PG_WRITE, e->name, e->sql, 0, NULL, NULL, NULL);
 	if (!pq)
 		return -1;
 	pq->internal = 1;

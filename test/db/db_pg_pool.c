@@ -28,7 +28,7 @@ struct fixture {
 	int ok, errors;	 /* by outcome */
 	int unavailable; /* PG_ERR_UNAVAILABLE */
 	char last[64];	 /* first column of the last row */
-	int seen[256]; /* echo values "v<n>" received */
+	int seen[256];	 /* echo values "v<n>" received */
 	struct pg_txn *txn;
 };
 

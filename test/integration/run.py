@@ -597,6 +597,8 @@ class Harness:
 
 
 def discover(filters):
+    """[(name, function)] in file order; a module that does not import gives
+    one test that fails with the error."""
     tests = []
     for fn in sorted(os.listdir(HERE)):
         if not (fn.startswith("test_") and fn.endswith(".py")):
@@ -604,7 +606,19 @@ def discover(filters):
         modname = fn[:-3]
         spec = importlib.util.spec_from_file_location(modname, os.path.join(HERE, fn))
         mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        try:
+            spec.loader.exec_module(mod)
+        except Exception as e:  # noqa: BLE001
+            err = "%s: %s" % (type(e).__name__, e)
+
+            def broken(h, err=err):
+                raise AssertionError("module does not import: " + err)
+
+            full = "%s::import" % modname
+            if not filters or any(f in full for f in filters):
+                tests.append((full, broken))
+            continue
+        sys.modules.setdefault(modname, mod)
         for name, obj in list(vars(mod).items()):
             if name.startswith("test_") and callable(obj) and getattr(obj, "__module__", None) == modname:
                 full = "%s::%s" % (modname, name)

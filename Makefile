@@ -95,6 +95,10 @@ valgrind: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@BIN=./$(BIN) UNIT_DIR=$(BUILD)/test VALGRIND=1 bash scripts/test.sh
 
+# Renders docs/api (API Blueprint) to docs/api/build/index.html, served at /docs.
+docs: deps
+	@bash scripts/docs.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@BIN=./$(BIN) bash bench/run.sh

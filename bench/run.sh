@@ -66,6 +66,7 @@ PROTOTYPE_RATIO=0.61 # shared/notes/performance.md: pipelined prototype / pgbenc
 WORK=/dev/shm/oes-bench-$$
 DATA=$WORK/data
 SERVER_PID=
+PM_PID=
 PG_STARTED=0
 DATABASE_URL=
 PORT=
@@ -193,6 +194,37 @@ server_hwm_kb() {
 	echo "$max"
 }
 
+# Interference: CPU time that processes other than ours took during a case.
+# ours = the server's tree, PostgreSQL's tree (the postmaster's cutime/cstime
+# hold its reaped backends, pgbench's included) and this shell (its
+# cutime/cstime hold wrk, pgbench, psql, curl once reaped). Busy = user + nice
+# + system of all cores (softirq excluded: loopback traffic lands there).
+proc_jiffies() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+ours_jiffies() {
+	local total=0 pid
+	for pid in $$ $(process_tree "$SERVER_PID") ${PM_PID:+$(process_tree "$PM_PID")}; do
+		total=$((total + $(proc_jiffies "$pid")))
+	done
+	echo "$total"
+}
+# "busy total" jiffies over all cores.
+machine_jiffies() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print $2 + $3 + $4, t; exit }' /proc/stat; }
+# foreign_start / foreign_end: foreign_end prints the others' share in % of
+# one core between the two calls.
+foreign_start() {
+	read -r F_BUSY F_TOTAL < <(machine_jiffies)
+	F_OURS=$(ours_jiffies)
+}
+foreign_end() {
+	local busy total ours
+	ours=$(ours_jiffies)
+	read -r busy total < <(machine_jiffies)
+	awk -v b=$((busy - F_BUSY)) -v t=$((total - F_TOTAL)) -v o=$((ours - F_OURS)) -v n="$NCPU" \
+		'BEGIN { f = (t > 0 ? 100 * n * (b - o) / t : 0); if (f < 0) f = 0; printf "%.0f\n", f }'
+}
+
 server_log_tail() {
 	say "server log (last 40 lines):"
 	tail -n 40 "$WORK/server.log" >&2 || true
@@ -233,7 +265,7 @@ to_ms() {
 CASES=()            # case names in run order
 declare -A R_KIND=() # wrk | pgbench
 declare -A R_DESC=() R_CONNS=() R_RPS=() R_P50=() R_P99=() R_AVG=() R_REQS=()
-declare -A R_NON2XX=() R_SOCK=() R_RSS=() R_EXPECT=() R_RUNS=()
+declare -A R_NON2XX=() R_SOCK=() R_RSS=() R_EXPECT=() R_RUNS=() R_FOREIGN=()
 
 # parse_wrk FILE: "rps p50_ms p99_ms requests non2xx socket_errors"
 parse_wrk() {
@@ -268,6 +300,7 @@ wrk_case() {
 		check_server "during the warm-up of $name"
 	fi
 	local runs=() i line
+	foreign_start
 	for ((i = 1; i <= REPEAT; i++)); do
 		timeout --foreground "$tmo" "${cmd[@]}" -d"${DURATION}s" "$url" >"$WORK/$name.$i.out" 2>&1 ||
 			{ cat "$WORK/$name.$i.out" >&2; check_server "during $name"; die "wrk failed ($name)"; }
@@ -277,6 +310,7 @@ wrk_case() {
 		runs+=("$line")
 		printf '%s ' "$(awk '{ printf "%.0f", $1 }' <<<"$line")" >&2
 	done
+	R_FOREIGN[$name]=$(foreign_end)
 	echo "req/s" >&2
 	# Median by req/s.
 	line=$(printf '%s\n' "${runs[@]}" | sort -g -k1,1 | sed -n "$(((REPEAT + 1) / 2))p")
@@ -304,6 +338,7 @@ pgbench_case() {
 			{ cat "$WORK/$name.warmup.out" >&2; die "pgbench failed (warm-up)"; }
 	fi
 	local runs=() i f tps avg failed reqs line
+	foreign_start
 	for ((i = 1; i <= REPEAT; i++)); do
 		f=$WORK/$name.$i.out
 		timeout --foreground "$tmo" "${cmd[@]}" -T "$DURATION" "$conninfo" >"$f" 2>&1 ||
@@ -316,6 +351,7 @@ pgbench_case() {
 		runs+=("$tps ${avg:-null} ${failed:-0} ${reqs:-0}")
 		printf '%.0f ' "$tps" >&2
 	done
+	R_FOREIGN[$name]=$(foreign_end)
 	echo "tps" >&2
 	line=$(printf '%s\n' "${runs[@]}" | sort -g -k1,1 | sed -n "$(((REPEAT + 1) / 2))p")
 	read -r tps avg failed reqs <<<"$line"
@@ -365,6 +401,7 @@ if [[ $PM_PID =~ ^[0-9]+$ ]]; then
 	PG_AFFINITY=$(taskset -c -p "$PM_PID" 2>/dev/null | awk '{ print $NF }')
 	[[ $PG_AFFINITY == "$SERVER_CPU" ]] || warn "PostgreSQL's affinity is '$PG_AFFINITY', not core $SERVER_CPU"
 else
+	PM_PID=
 	warn "cannot read $DATA/postmaster.pid: PostgreSQL's processes are not pinned"
 fi
 
@@ -480,12 +517,20 @@ capture_pgbench() {
 	sleep 0.3
 	psql_q -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null || return 1
 	sleep 0.3
-	[[ $status == 200 ]] || return 1
-	tail -c +"$((size + 1))" "$log" |
-		python3 bench/pgbench_from_log.py --var "id=$id" --set '\set id random(:id_min, :id_max)' >"$out"
+	tail -c +"$((size + 1))" "$log" >"$WORK/capture.log"
+	if [[ $status != 200 ]]; then
+		say "capture: GET $path answered $status"
+		return 1
+	fi
+	python3 bench/pgbench_from_log.py --var "id=$id" --set '\set id random(:id_min, :id_max)' \
+		<"$WORK/capture.log" >"$out" || {
+		say "capture: no statement in PostgreSQL's log for GET $path ($(wc -l <"$WORK/capture.log") lines logged)"
+		return 1
+	}
 }
 PGB_DETAIL=$WORK/detail-captured.pgbench
-if capture_pgbench "/v1/events/$ID_MIN" "$ID_MIN" "$PGB_DETAIL"; then
+if capture_pgbench "/v1/events/$ID_MIN" "$ID_MIN" "$PGB_DETAIL" ||
+	capture_pgbench "/v1/events/$ID_MAX" "$ID_MAX" "$PGB_DETAIL"; then
 	PGB_SOURCE=captured
 	say "pgbench runs the $(grep -c ';$' "$PGB_DETAIL") statement(s) the server ran for GET /v1/events/$ID_MIN:"
 	grep -v '^.set ' "$PGB_DETAIL" | cut -c1-150 | sed 's/^/    /' >&2
@@ -526,7 +571,7 @@ mb() { awk -v k="$1" 'BEGIN { if (k == "null") print "-"; else printf "%.1f\n", 
 num() { awk -v v="$1" 'BEGIN { if (v == "null") print "-"; else printf "%.2f\n", v }'; }
 
 echo
-printf '%-14s %6s %11s %9s %9s %8s %10s %9s  %s\n' case conns "req/s" "p50 ms" "p99 ms" "RSS MB" non-2xx sock-err note
+printf '%-14s %6s %11s %9s %9s %8s %10s %9s %7s  %s\n' case conns "req/s" "p50 ms" "p99 ms" "RSS MB" non-2xx sock-err other% note
 for name in "${CASES[@]}"; do
 	note=
 	if [[ ${R_KIND[$name]} == pgbench ]]; then
@@ -534,13 +579,14 @@ for name in "${CASES[@]}"; do
 	elif [[ ${R_EXPECT[$name]} == non2xx ]]; then
 		note="non-2xx expected (404)"
 	fi
-	printf '%-14s %6s %11s %9s %9s %8s %10s %9s  %s\n' "$name" "${R_CONNS[$name]}" \
+	printf '%-14s %6s %11s %9s %9s %8s %10s %9s %7s  %s\n' "$name" "${R_CONNS[$name]}" \
 		"$(awk -v v="${R_RPS[$name]}" 'BEGIN { printf "%.0f", v }')" \
 		"$(num "${R_P50[$name]}")" "$(num "${R_P99[$name]}")" "$(mb "${R_RSS[$name]}")" \
-		"${R_NON2XX[$name]}" "${R_SOCK[$name]}" "$note"
+		"${R_NON2XX[$name]}" "${R_SOCK[$name]}" "${R_FOREIGN[$name]}" "$note"
 done
 echo
 echo "server RSS: $(mb "$RSS_IDLE") MB idle, peak (VmHWM) $(mb "$RSS_PEAK") MB"
+echo "other% = CPU taken by processes not part of the benchmark during the case, in % of one core"
 
 R_D64_PG=$(ratio detail@64 pgbench)
 R_D64_NODB=$(ratio detail@64 no-db@64)
@@ -565,6 +611,8 @@ for name in "${CASES[@]}"; do
 		warn "$name: ${R_NON2XX[$name]} of ${R_REQS[$name]} responses were errors; all were expected to be"
 	fi
 	[[ ${R_SOCK[$name]} == 0 ]] || warn "$name: ${R_SOCK[$name]} socket errors (connect/read/write/timeout)"
+	((R_FOREIGN[$name] <= 5)) ||
+		warn "$name: other processes took ${R_FOREIGN[$name]}% of a core during the run: its figures are skewed"
 done
 ((${BUSY_MAX:-0} <= 5)) ||
 	warn "other work used the CPUs before the runs ($BUSY): it skews the figures"
@@ -595,11 +643,11 @@ mkdir -p "$(dirname "$RESULTS")"
 	printf '  "cases": [\n'
 	sep=
 	for name in "${CASES[@]}"; do
-		printf '%s    {"name": %s, "kind": %s, "description": %s, "connections": %s, "rps": %s, "p50_ms": %s, "p99_ms": %s, "latency_avg_ms": %s, "requests": %s, "non2xx": %s, "socket_errors": %s, "expect": %s, "rss_kb": %s, "runs_rps": [%s]}' \
+		printf '%s    {"name": %s, "kind": %s, "description": %s, "connections": %s, "rps": %s, "p50_ms": %s, "p99_ms": %s, "latency_avg_ms": %s, "requests": %s, "non2xx": %s, "socket_errors": %s, "expect": %s, "rss_kb": %s, "other_cpu_pct_of_core": %s, "runs_rps": [%s]}' \
 			"$sep" "$(json_str "$name")" "$(json_str "${R_KIND[$name]}")" "$(json_str "${R_DESC[$name]}")" \
 			"${R_CONNS[$name]}" "$(jnum "${R_RPS[$name]}")" "$(jnum "${R_P50[$name]}")" "$(jnum "${R_P99[$name]}")" \
 			"$(jnum "${R_AVG[$name]}")" "$(jnum "${R_REQS[$name]}")" "$(jnum "${R_NON2XX[$name]}")" \
-			"$(jnum "${R_SOCK[$name]}")" "$(json_str "${R_EXPECT[$name]}")" "$(jnum "${R_RSS[$name]}")" "${R_RUNS[$name]}"
+			"$(jnum "${R_SOCK[$name]}")" "$(json_str "${R_EXPECT[$name]}")" "$(jnum "${R_RSS[$name]}")" "$(jnum "${R_FOREIGN[$name]}")" "${R_RUNS[$name]}"
 		sep=$',\n'
 	done
 	printf '\n  ],\n'

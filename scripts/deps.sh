@@ -84,7 +84,7 @@ if [[ -f "$ROOT/package.json" ]]; then
 	fi
 	if [[ ! -f $stamp || package-lock.json -nt $stamp || package.json -nt $stamp ]]; then
 		say "npm ci"
-		npm ci --no-audit --no-fund --loglevel=error </dev/null >&2
+		npm ci --omit=optional --no-audit --no-fund --loglevel=error </dev/null >&2
 		touch "$stamp"
 	fi
 fi

@@ -95,5 +95,22 @@ if grep -qiE "$fetches" "$OUT/index.html.tmp"; then
 	echo "docs: the page would load something from the network (above)" >&2
 	exit 1
 fi
+# Every action of the blueprint must be on the page.
+if ! node - "$OUT/api.apib" "$OUT/index.html.tmp" <<'JS' >&2; then
+const fs = require('fs');
+const [apib, html] = process.argv.slice(2).map((f) => fs.readFileSync(f, 'utf8'));
+const text = html.replace(/<[^>]*>/g, ' ').replace(/&(amp|lt|gt|quot|#39|#x27);/g, (m, e) =>
+  ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", '#x27': "'" })[e]);
+const actions = [...apib.matchAll(/^### +(.+?) +\[[A-Z]+(?: [^\n]*)?\]\s*$/gm)].map((m) => m[1]);
+const missing = actions.filter((a) => !text.includes(a));
+if (missing.length) {
+  console.error(`docs: not on the page: ${missing.join('; ')}`);
+  process.exit(1);
+}
+console.error(`docs: all ${actions.length} actions are on the page`);
+JS
+	rm -f "$OUT/index.html.tmp"
+	exit 1
+fi
 mv -f "$OUT/index.html.tmp" "$OUT/index.html"
 echo "docs: rendered $OUT/index.html" >&2

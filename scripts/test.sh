@@ -103,8 +103,7 @@ run_suite() {
 
 run_unit
 run_suite integration python3 test/integration/run.py
-# Further suites (e.g. Dredd) go here:
-#   run_suite dredd bash scripts/dredd.sh
+run_suite dredd bash test/dredd/run.sh
 
 if ((${#BROKEN[@]})); then
 	printf 'test.sh: could not run: %s\n' "${BROKEN[@]}" >&2

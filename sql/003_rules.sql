@@ -19,6 +19,10 @@
 --     window or the event changes).
 --   * session-type: length is 'HH:MM' (minutes 00..59).
 --   * track: color is '#rrggbb'.
+--   * ranges that the tables' CHECK constraints also hold, raised here first
+--     so that the answer names the field: latitude in -90..90 and longitude
+--     in -180..180 (events, microlocations); a ticket's quantity, price,
+--     min-price, max-price, min-order and max-order not negative.
 --
 -- Applied in one transaction by `open-event-server migrate`; no BEGIN/COMMIT.
 
@@ -33,9 +37,25 @@ $fn$;
 -- ---------------------------------------------------------------------------
 -- events
 -- ---------------------------------------------------------------------------
+-- latitude -90..90 and longitude -180..180 (NULL is allowed).
+CREATE FUNCTION oes_rule_position(lat double precision, lon double precision) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF lat IS NOT NULL AND NOT (lat BETWEEN -90 AND 90) THEN
+        PERFORM oes_rule_fail('latitude must lie between -90 and 90.',
+                              '/data/attributes/latitude');
+    END IF;
+    IF lon IS NOT NULL AND NOT (lon BETWEEN -180 AND 180) THEN
+        PERFORM oes_rule_fail('longitude must lie between -180 and 180.',
+                              '/data/attributes/longitude');
+    END IF;
+END;
+$fn$;
+
 CREATE FUNCTION oes_events_rules_trg() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    PERFORM oes_rule_position(NEW.latitude, NEW.longitude);
     IF NEW.starts_at IS NOT NULL AND NEW.ends_at IS NOT NULL
        AND NEW.ends_at < NEW.starts_at THEN
         PERFORM oes_rule_fail('ends-at must not be before starts-at.',
@@ -99,6 +119,19 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
     ev_ends timestamptz;
 BEGIN
+    IF NEW.quantity < 0 THEN
+        PERFORM oes_rule_fail('quantity must not be negative.', '/data/attributes/quantity');
+    ELSIF NEW.price < 0 THEN
+        PERFORM oes_rule_fail('price must not be negative.', '/data/attributes/price');
+    ELSIF NEW.min_price < 0 THEN
+        PERFORM oes_rule_fail('min-price must not be negative.', '/data/attributes/min-price');
+    ELSIF NEW.max_price < 0 THEN
+        PERFORM oes_rule_fail('max-price must not be negative.', '/data/attributes/max-price');
+    ELSIF NEW.min_order < 0 THEN
+        PERFORM oes_rule_fail('min-order must not be negative.', '/data/attributes/min-order');
+    ELSIF NEW.max_order < 0 THEN
+        PERFORM oes_rule_fail('max-order must not be negative.', '/data/attributes/max-order');
+    END IF;
     IF TG_OP = 'UPDATE'
        AND NEW.sales_starts_at IS NOT DISTINCT FROM OLD.sales_starts_at
        AND NEW.sales_ends_at IS NOT DISTINCT FROM OLD.sales_ends_at
@@ -155,3 +188,16 @@ END;
 $fn$;
 CREATE TRIGGER tracks_rules BEFORE INSERT OR UPDATE ON tracks
     FOR EACH ROW EXECUTE FUNCTION oes_tracks_rules_trg();
+
+-- ---------------------------------------------------------------------------
+-- microlocations
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION oes_microlocations_rules_trg() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM oes_rule_position(NEW.latitude, NEW.longitude);
+    RETURN NEW;
+END;
+$fn$;
+CREATE TRIGGER microlocations_rules BEFORE INSERT OR UPDATE ON microlocations
+    FOR EACH ROW EXECUTE FUNCTION oes_microlocations_rules_trg();

@@ -4,6 +4,7 @@
  */
 #include "core/access.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define PUBLISHED(ev) ev ".state = 'published' AND " ev ".privacy = 'public'"
@@ -15,21 +16,52 @@ static void staff_events(const struct principal *p, struct sqlbuf *b)
 	sqlbuf_add(b, ")");
 }
 
-static void trash_cond(const struct resource *r, const char *alias, int trash, struct sqlbuf *b)
+/* Whether the caller organises the event whose id is SQL `event`. */
+static void organises(const char *event, const struct principal *p, struct sqlbuf *b)
 {
-	if (!r->soft_delete || trash == TRASH_WITH)
-		sqlbuf_add(b, "TRUE");
-	else if (trash == TRASH_ONLY)
-		sqlbuf_add(b, "%s.deleted_at IS NOT NULL", alias);
-	else
+	sqlbuf_add(b,
+		   "EXISTS (SELECT 1 FROM users_events_roles uo WHERE uo.event_id = %s AND "
+		   "uo.role_id IN (1, 2, 3) AND uo.user_id = ",
+		   event);
+	sqlbuf_param_int(b, p->user_id);
+	sqlbuf_add(b, ")");
+}
+
+/* Trashed rows: admins see all asked for; organisers those of their events. */
+static void trash_cond(const struct resource *r, const char *alias, const struct principal *p,
+		       int trash, struct sqlbuf *b)
+{
+	if (!r->soft_delete) {
+		sqlbuf_add(b, trash == TRASH_ONLY ? "FALSE" : "TRUE");
+		return;
+	}
+	if (trash == TRASH_HIDE) {
 		sqlbuf_add(b, "%s.deleted_at IS NULL", alias);
+		return;
+	}
+	if (p->is_admin) {
+		sqlbuf_add(b, trash == TRASH_WITH ? "TRUE" : "%s.deleted_at IS NOT NULL", alias);
+		return;
+	}
+	if (!r->event_col || !p->user_id) {
+		sqlbuf_add(b, trash == TRASH_WITH ? "%s.deleted_at IS NULL" : "FALSE", alias);
+		return;
+	}
+	char event[96];
+	snprintf(event, sizeof(event), "%s.%s", alias, r->event_col);
+	sqlbuf_add(b,
+		   trash == TRASH_WITH ? "(%s.deleted_at IS NULL OR "
+				       : "(%s.deleted_at IS NOT NULL AND ",
+		   alias);
+	organises(event, p, b);
+	sqlbuf_add(b, ")");
 }
 
 void access_visible(const struct resource *r, const char *alias, const struct principal *p,
 		    int trash, struct sqlbuf *b)
 {
 	sqlbuf_add(b, "(");
-	trash_cond(r, alias, trash, b);
+	trash_cond(r, alias, p, trash, b);
 	if (r->visible) {
 		sqlbuf_add(b, " AND ");
 		r->visible(b, alias, p);
@@ -47,8 +79,13 @@ void access_visible(const struct resource *r, const char *alias, const struct pr
 		/* rows of an event: visible with their event (hidden when it is trashed) */
 		sqlbuf_add(b, " AND EXISTS (SELECT 1 FROM events ev WHERE ev.id = %s.%s", alias,
 			   r->event_col);
-		if (trash == TRASH_HIDE)
+		if (trash == TRASH_HIDE || !p->user_id) {
 			sqlbuf_add(b, " AND ev.deleted_at IS NULL");
+		} else if (!p->is_admin) {
+			sqlbuf_add(b, " AND (ev.deleted_at IS NULL OR ");
+			organises("ev.id", p, b);
+			sqlbuf_add(b, ")");
+		}
 		if (!p->is_admin) {
 			sqlbuf_add(b, " AND ((" PUBLISHED("ev"));
 			if (r->public_filter) {

@@ -88,6 +88,15 @@ static void id_condition(struct req_ctx *ctx, const char *alias, struct sqlbuf *
 	}
 }
 
+static void db_fail(struct req_ctx *ctx, PGresult *res, int reading);
+
+/* The parent of a related route is looked up live, or also trashed when
+ * trash is asked for (never "only trashed": a live parent exists). */
+static int parent_trash(int mode)
+{
+	return mode == TRASH_HIDE ? TRASH_HIDE : TRASH_WITH;
+}
+
 static int trash_mode(struct req_ctx *ctx, int *mode)
 {
 	static const char *const with[] = {"with_trashed", "get_trashed"};
@@ -107,11 +116,66 @@ static int trash_mode(struct req_ctx *ctx, int *mode)
 				    NULL, NULL);
 		return -1;
 	}
-	if (!ctx->principal.is_admin) {
+	return 0;
+}
+
+/* Non-admins read trash only as organisers of the events concerned: the
+ * row's (detail), the parent's (related routes), or any (global lists). */
+static void trash_gate_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	void (*next)(struct req_ctx *) = (void (*)(struct req_ctx *))arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	if (PQgetvalue(res, 0, 0)[0] != 't') {
 		req_ctx_reply_error(ctx, 403, "Only admins and organisers may read trashed rows.",
 				    NULL, "with_trashed");
-		return -1;
+		return;
 	}
+	ctx->trash_ok = 1;
+	next(ctx);
+}
+
+/* Returns 1 when the read may go on now; else it goes on in next() later
+ * (or was answered). */
+static int trash_gate(struct req_ctx *ctx, void (*next)(struct req_ctx *))
+{
+	const struct crud_route *cr = route_of(ctx);
+	int mode;
+	if (ctx->principal.is_admin || ctx->trash_ok)
+		return 1;
+	if (!ctx->principal.user_id) /* trash_mode answers 401 */
+		return 1;
+	const char *keys[] = {"with_trashed", "get_trashed", "only_trashed"};
+	mode = TRASH_HIDE;
+	for (int i = 0; i < 3; i++) {
+		const char *v = query_get(&ctx->query, keys[i]);
+		if (v && strcmp(v, "true") == 0)
+			mode = TRASH_WITH;
+	}
+	if (mode == TRASH_HIDE)
+		return 1;
+	const struct resource *owner = cr->parent ? cr->parent : cr->r;
+	int single = cr->parent || cr->kind != CRUD_LIST;
+	struct sqlbuf b;
+	sqlbuf_init(&b);
+	sqlbuf_add(&b, "SELECT EXISTS (SELECT 1 FROM users_events_roles u WHERE u.role_id IN "
+		       "(1, 2, 3) AND u.user_id = ");
+	sqlbuf_param_int(&b, ctx->principal.user_id);
+	if (single && owner->event_col) {
+		sqlbuf_add(&b, " AND u.event_id = (SELECT t.%s FROM %s t WHERE ", owner->event_col,
+			   owner->table);
+		id_condition(ctx, "t", &b);
+		sqlbuf_add(&b, ")");
+	}
+	sqlbuf_add(&b, ")");
+	if (!sqlbuf_failed(&b))
+		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b),
+			      trash_gate_done, (void *)next);
+	else
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	sqlbuf_free(&b);
 	return 0;
 }
 
@@ -201,6 +265,9 @@ static int each_part(const char *s, int (*fn)(void *arg, char *part), void *arg)
 	if (!copy)
 		return -1;
 	int rc = 0;
+	size_t n = strlen(copy);
+	if (n == 0 || copy[0] == ',' || copy[n - 1] == ',' || strstr(copy, ",,"))
+		rc = -1; /* an empty name */
 	char *save = NULL;
 	for (char *p = strtok_r(copy, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
 		while (*p == ' ')
@@ -219,7 +286,9 @@ struct inc_parse {
 static int parse_include_one(void *arg, char *part)
 {
 	struct inc_parse *ip = arg;
-	if (ip->q->ninc >= MAX_INCLUDES)
+	size_t n = strlen(part);
+	if (ip->q->ninc >= MAX_INCLUDES || n == 0 || part[0] == '.' || part[n - 1] == '.' ||
+	    strstr(part, ".."))
 		return -1;
 	struct inc_path *path = &ip->q->inc[ip->q->ninc];
 	const struct resource *t = ip->r;
@@ -812,6 +881,8 @@ static struct read_state *read_new(struct req_ctx *ctx, int single, int paged)
 
 static void do_list(struct req_ctx *ctx)
 {
+	if (!trash_gate(ctx, do_list))
+		return;
 	const struct crud_route *cr = route_of(ctx);
 	const struct resource *r = cr->r;
 	if (!cr->rel && !access_allows(r, r->perm_list, &ctx->principal, 0, 0)) {
@@ -850,7 +921,8 @@ static void do_list(struct req_ctx *ctx)
 			   cr->parent->table);
 		id_condition(ctx, "pp", &count);
 		sqlbuf_add(&count, " AND ");
-		access_visible(cr->parent, "pp", &ctx->principal, st->q.trash, &count);
+		access_visible(cr->parent, "pp", &ctx->principal, parent_trash(st->q.trash),
+			       &count);
 		sqlbuf_add(&count, "))");
 	}
 	sqlbuf_add(&count, " FROM %s t", r->table);
@@ -896,6 +968,10 @@ static void single_rows(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 /* PERM_SELF reads (users): the user and admins only. */
 static int self_read_ok(struct req_ctx *ctx, const struct resource *r)
 {
+	if (r->perm_list == PERM_SIGNED_IN && !ctx->principal.user_id) {
+		req_ctx_reply_error(ctx, 401, "Sign in to read these objects.", NULL, NULL);
+		return 0;
+	}
 	if (r->perm_update != PERM_SELF || ctx->principal.is_admin)
 		return 1;
 	if (!ctx->principal.user_id) {
@@ -912,6 +988,8 @@ static int self_read_ok(struct req_ctx *ctx, const struct resource *r)
 
 static void do_detail(struct req_ctx *ctx)
 {
+	if (!trash_gate(ctx, do_detail))
+		return;
 	const struct crud_route *cr = route_of(ctx);
 	if (!self_read_ok(ctx, cr->r))
 		return;
@@ -937,6 +1015,8 @@ static void do_detail(struct req_ctx *ctx)
 /* GET /v1/p/{id}/x for a to-one x. */
 static void do_related_one(struct req_ctx *ctx)
 {
+	if (!trash_gate(ctx, do_related_one))
+		return;
 	const struct crud_route *cr = route_of(ctx);
 	struct read_state *st = read_new(ctx, 1, 0);
 	if (!st)
@@ -952,7 +1032,7 @@ static void do_related_one(struct req_ctx *ctx)
 	sqlbuf_add(&b, " WHERE ");
 	id_condition(ctx, "pp", &b);
 	sqlbuf_add(&b, " AND ");
-	access_visible(cr->parent, "pp", &ctx->principal, st->q.trash, &b);
+	access_visible(cr->parent, "pp", &ctx->principal, parent_trash(st->q.trash), &b);
 	sqlbuf_add(&b, " LIMIT 1");
 	if (!sqlbuf_failed(&b))
 		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), single_rows,
@@ -1030,10 +1110,23 @@ static void linkage_query(struct req_ctx *ctx, req_db_cb cb, void *arg)
 
 static void do_rel_get(struct req_ctx *ctx)
 {
+	if (!trash_gate(ctx, do_rel_get))
+		return;
 	linkage_query(ctx, rel_get_done, NULL);
 }
 
 /* ---- writes ---- */
+
+static void write_free(void *p);
+
+/* A document error found before the permission check is kept and answered
+ * after it (spec §2: 401/403/404 come before 400/409/422). */
+struct deferred {
+	int on;		   /* record instead of answering */
+	int status;	   /* first error's status, 0: none */
+	char detail[192];  /* its detail */
+	char pointer[160]; /* its pointer */
+};
 
 struct write_state {
 	struct write_ctx w;	   /* what hooks see */
@@ -1043,7 +1136,17 @@ struct write_state {
 	int nrel_ids[16];	   /* count per relationship (-1: not given) */
 	int rel_null[16];	   /* to-one set to null */
 	int trash;		   /* the row is trashed (restore path) */
+	struct deferred def;	   /* document error to answer after the permission check */
+	int id_later;		   /* compare data.id once the row's id is known */
+	const char *data_id;	   /* data.id as sent (in body) */
 };
+
+static struct deferred *deferred_of(struct req_ctx *ctx)
+{
+	if (ctx->hfree != write_free)
+		return NULL;
+	return &((struct write_state *)ctx->hdata)->def;
+}
 
 static void write_free(void *p)
 {
@@ -1074,26 +1177,42 @@ int crud_set_column(struct write_ctx *w, const char *column, const char *value)
 	return 0;
 }
 
+static int digits(const char *p, int n, int *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+		*out = *out * 10 + (p[i] - '0');
+	}
+	return 0;
+}
+
+/* YYYY-MM-DD[(T| )HH:MM[:SS[.f+]]][Z|(+|-)HH[:]MM], a real date and time. */
 static int is_time(const char *s)
 {
-	/* YYYY-MM-DD[(T| )HH:MM[:SS[.f+]]][Z|(+|-)HH[:]MM] */
-	const char *p = s;
-	for (int i = 0; i < 10; i++, p++)
-		if (i == 4 || i == 7 ? *p != '-' : !isdigit((unsigned char)*p))
-			return 0;
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	if (strlen(s) < 10 || digits(s, 4, &y) < 0 || s[4] != '-' || digits(s + 5, 2, &mo) < 0 ||
+	    s[7] != '-' || digits(s + 8, 2, &d) < 0)
+		return 0;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
+		return 0;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		return 0;
+	const char *p = s + 10;
 	if (*p == '\0')
 		return 1;
 	if (*p != 'T' && *p != ' ')
 		return 0;
 	p++;
-	for (int i = 0; i < 5; i++, p++)
-		if (i == 2 ? *p != ':' : !isdigit((unsigned char)*p))
-			return 0;
+	if (digits(p, 2, &h) < 0 || p[2] != ':' || digits(p + 3, 2, &mi) < 0)
+		return 0;
+	p += 5;
 	if (*p == ':') {
-		p++;
-		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		if (digits(p + 1, 2, &sec) < 0)
 			return 0;
-		p += 2;
+		p += 3;
 		if (*p == '.') {
 			p++;
 			if (!isdigit((unsigned char)*p))
@@ -1102,18 +1221,21 @@ static int is_time(const char *s)
 				p++;
 		}
 	}
+	if (h > 23 || mi > 59 || sec > 59)
+		return 0;
 	if (*p == 'Z')
 		return p[1] == '\0';
 	if (*p == '+' || *p == '-') {
+		int oh, om = 0;
 		p++;
-		if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]))
+		if (digits(p, 2, &oh) < 0)
 			return 0;
 		p += 2;
 		if (*p == ':')
 			p++;
-		if (*p && (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || p[2]))
+		if (*p && (digits(p, 2, &om) < 0 || p[2]))
 			return 0;
-		return 1;
+		return oh <= 15 && om <= 59;
 	}
 	return *p == '\0';
 }
@@ -1127,6 +1249,15 @@ static int pointer_error(struct req_ctx *ctx, int status, const char *detail, co
 	else
 		snprintf(ptr, sizeof(ptr), "/data/%s%s%s", section, name ? "/" : "",
 			 name ? name : "");
+	struct deferred *d = deferred_of(ctx);
+	if (d && d->on) {
+		if (!d->status) {
+			d->status = status;
+			snprintf(d->detail, sizeof(d->detail), "%s", detail);
+			snprintf(d->pointer, sizeof(d->pointer), "%s", ptr);
+		}
+		return -1;
+	}
 	req_ctx_reply_error(ctx, status, detail, ptr, NULL);
 	return -1;
 }
@@ -1148,8 +1279,13 @@ static int check_attr(struct req_ctx *ctx, const struct resource_attr *a, struct
 	case ATTR_BOOL:
 		ok = t == json_type_boolean;
 		break;
-	case ATTR_INT:
-		ok = t == json_type_int;
+	case ATTR_INT: /* integer columns: 32 bits */
+		ok = t == json_type_int && json_object_get_int64(v) >= -2147483648LL &&
+		     json_object_get_int64(v) <= 2147483647LL;
+		if (t == json_type_int && !ok) {
+			snprintf(detail, sizeof(detail), "'%s' is out of range.", a->name);
+			return pointer_error(ctx, 422, detail, "attributes", a->name);
+		}
 		break;
 	case ATTR_FLOAT:
 		ok = t == json_type_int || t == json_type_double;
@@ -1233,6 +1369,8 @@ static struct json_object *parse_body(struct req_ctx *ctx)
 	const char *text = (const char *)evbuffer_pullup(in, -1);
 	struct json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH);
 	struct json_object *o = NULL;
+	if (tok)
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	if (tok && text) {
 		o = json_tokener_parse_ex(tok, text, (int)len);
 		if (json_tokener_get_error(tok) != json_tokener_success ||
@@ -1245,6 +1383,13 @@ static struct json_object *parse_body(struct req_ctx *ctx)
 		json_tokener_free(tok);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
+		struct deferred *d = deferred_of(ctx);
+		if (d && d->on && !d->status) {
+			d->status = 400;
+			snprintf(d->detail, sizeof(d->detail), "The body is not a JSON object.");
+			d->pointer[0] = '\0';
+			return NULL;
+		}
 		req_ctx_reply_error(ctx, 400, "The body is not a JSON object.", "", NULL);
 		return NULL;
 	}
@@ -1273,8 +1418,12 @@ static int validate(struct req_ctx *ctx, struct write_state *ws)
 	if (!w->creating) {
 		char want[24];
 		snprintf(want, sizeof(want), "%lld", w->id);
-		if (!has_id || !json_object_is_type(jid, json_type_string) ||
-		    strcmp(json_object_get_string(jid), want) != 0)
+		if (has_id && json_object_is_type(jid, json_type_string))
+			ws->data_id = json_object_get_string(jid);
+		/* on an identifier route, data.id is compared once the row is loaded */
+		int later = ws->id_later && ws->data_id;
+		if (!later && (!has_id || !json_object_is_type(jid, json_type_string) ||
+			       strcmp(json_object_get_string(jid), want) != 0))
 			return pointer_error(ctx, 400,
 					     "'data.id' must be the id of the URL, as a string.",
 					     "id", NULL);
@@ -1451,6 +1600,40 @@ static void load_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		return;
 	}
 	ws->trash = PQgetvalue(res, 0, 9)[0] == 't';
+	ws->def.on = 0; /* from here on, errors are answered at once */
+	int perm = ws->kind == CRUD_CREATE   ? r->perm_create
+		   : ws->kind == CRUD_DELETE ? r->perm_delete
+					     : r->perm_update;
+	w->allowed = access_allows(r, perm, &ctx->principal,
+				   ws->kind == CRUD_DELETE && r->role_mask_delete
+				       ? (w->roles & r->role_mask_delete ? r->role_mask : 0)
+				       : w->roles,
+				   w->id);
+	if (ws->kind == CRUD_DELETE) {
+		const char *perm_q = query_get(&ctx->query, "permanent");
+		if (perm_q && strcmp(perm_q, "true") == 0 && !ctx->principal.is_admin &&
+		    !(w->roles & ROLE_OWNER) && !(r->perm_delete == PERM_SELF && w->allowed))
+			w->allowed = 0;
+	}
+	if (ws->def.status) {
+		/* the document was bad: the caller's rights decide first */
+		if (!w->allowed) {
+			crud_write_resume(w, 1);
+			return;
+		}
+		req_ctx_reply_error(ctx, ws->def.status, ws->def.detail,
+				    ws->def.pointer[0] ? ws->def.pointer : NULL, NULL);
+		return;
+	}
+	if (ws->id_later) {
+		char want[24];
+		snprintf(want, sizeof(want), "%lld", w->id);
+		if (w->allowed && (!ws->data_id || strcmp(ws->data_id, want) != 0)) {
+			pointer_error(ctx, 400, "'data.id' must be the id of the URL, as a string.",
+				      "id", NULL);
+			return;
+		}
+	}
 	int col = LOAD_REL0;
 	for (int i = 0; i < r->nrels; i++) {
 		if (ws->nrel_ids[i] <= 0)
@@ -1472,16 +1655,6 @@ static void load_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	}
 	if (!PQgetisnull(res, 0, col))
 		w->row = json_tokener_parse(PQgetvalue(res, 0, col));
-	int perm = ws->kind == CRUD_CREATE   ? r->perm_create
-		   : ws->kind == CRUD_DELETE ? r->perm_delete
-					     : r->perm_update;
-	w->allowed = access_allows(r, perm, &ctx->principal, w->roles, w->id);
-	if (ws->kind == CRUD_DELETE) {
-		const char *perm_q = query_get(&ctx->query, "permanent");
-		if (perm_q && strcmp(perm_q, "true") == 0 && !ctx->principal.is_admin &&
-		    !(w->roles & ROLE_OWNER) && !(r->perm_delete == PERM_SELF && w->allowed))
-			w->allowed = 0;
-	}
 	if (ws->kind != CRUD_DELETE && r->before_write) {
 		int rc = r->before_write(w);
 		if (rc < 0)
@@ -1524,6 +1697,8 @@ static void write_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		return;
 	}
 	if (ws->kind == CRUD_DELETE) {
+		if (r->perm_update == PERM_SELF)
+			auth_forget_user(w->id);
 		struct json_object *meta = json_object_new_object();
 		json_object_object_add(meta, "message",
 				       json_object_new_string("Object successfully deleted"));
@@ -1738,34 +1913,47 @@ static void do_write(struct req_ctx *ctx, int kind)
 	w->id = ctx->match.nparams > 0 ? ctx->match.params[0].id : 0;
 	for (int i = 0; i < 16; i++)
 		ws->nrel_ids[i] = -1;
+	if (perm == PERM_ADMIN && !ctx->principal.is_admin) {
+		req_ctx_reply_error(ctx, 403, "Only admins may change these objects.", NULL, NULL);
+		return;
+	}
+	/* a create needs its document to find its event; other writes check
+	 * the caller's rights first and answer document errors after */
+	ws->def.on = !w->creating;
 	if (kind == CRUD_UPDATE || kind == CRUD_CREATE) {
-		if (!(ws->body = parse_body(ctx)))
-			return;
-		if (ctx->match.params[0].is_ident)
+		if (ctx->match.nparams > 0 && ctx->match.params[0].is_ident) {
 			w->id = 0; /* known after the load */
-		if (validate(ctx, ws) < 0)
-			return;
-	} else if (kind == CRUD_REL_PATCH) {
-		if (!(ws->body = parse_body(ctx)))
-			return;
-		const struct resource_rel *rel = cr->rel;
-		struct json_object *d;
-		if (!json_object_object_get_ex(ws->body, "data", &d)) {
-			pointer_error(ctx, 400, "'data' is required.", NULL, NULL);
-			return;
+			ws->id_later = 1;
 		}
+		if (!(ws->body = parse_body(ctx)) || validate(ctx, ws) < 0) {
+			if (!ws->def.on)
+				return;
+			for (int i = 0; i < 16; i++)
+				ws->nrel_ids[i] = -1;
+			w->attrs = w->rels = NULL;
+		}
+	} else if (kind == CRUD_REL_PATCH) {
+		/* document errors are deferred (def.on): go on to the load */
+		const struct resource_rel *rel = cr->rel;
 		int idx = (int)(rel - r->rels);
+		struct json_object *d = NULL;
 		w->rel_only = 1;
 		w->rel = rel;
-		ws->nrel_ids[idx] = 0;
-		if (!d) {
-			ws->rel_null[idx] = 1;
-		} else {
-			if (read_ident(ctx, rel, d, &ws->rel_ids[idx][0]) < 0)
-				return;
-			ws->nrel_ids[idx] = 1;
+		if ((ws->body = parse_body(ctx))) {
+			if (!json_object_object_get_ex(ws->body, "data", &d)) {
+				pointer_error(ctx, 400, "'data' is required.", NULL, NULL);
+			} else if (!d) {
+				ws->nrel_ids[idx] = 0;
+				ws->rel_null[idx] = 1;
+			} else if (json_object_is_type(d, json_type_array)) {
+				pointer_error(ctx, 400, "To-one data is an object.", NULL, NULL);
+			} else if (read_ident(ctx, rel, d, &ws->rel_ids[idx][0]) == 0) {
+				ws->nrel_ids[idx] = 1;
+			}
 		}
 	}
+	if (!req_ctx_alive(ctx))
+		return;
 	/* the load query: the row (or nothing, for a create), its visibility,
 	 * the caller's roles on its event, the event, related ids found */
 	struct sqlbuf b;
@@ -1825,7 +2013,17 @@ static void do_write(struct req_ctx *ctx, int kind)
 
 static void dispatch(struct req_ctx *ctx)
 {
-	switch (route_of(ctx)->kind) {
+	const struct crud_route *cr = route_of(ctx);
+	/* routes under a row: the row's read rules come first */
+	if (cr->parent && cr->kind != CRUD_REL_PATCH) {
+		if (cr->parent->perm_list == PERM_SIGNED_IN && !ctx->principal.user_id) {
+			req_ctx_reply_error(ctx, 401, "Sign in to read these objects.", NULL, NULL);
+			return;
+		}
+		if ((cr->rel->flags & REL_PRIVATE) && !self_read_ok(ctx, cr->parent))
+			return;
+	}
+	switch (cr->kind) {
 	case CRUD_LIST:
 		do_list(ctx);
 		break;

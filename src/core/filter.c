@@ -323,6 +323,7 @@ int filter_sql(const char *text, const struct resource *r, const char *alias,
 	struct json_tokener *tok = json_tokener_new_ex(FILTER_MAX_DEPTH * 2 + 4);
 	if (!tok)
 		return fail(&st, "out of memory", NULL);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	struct json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text));
 	int bad = json_tokener_get_error(tok) != json_tokener_success ||
 		  json_tokener_get_parse_end(tok) != strlen(text);

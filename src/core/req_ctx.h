@@ -44,6 +44,7 @@ struct req_ctx {
 	struct req_op *ops;		 /* operations in flight (doubly linked) */
 	int status;			 /* status sent, for logs and metrics */
 	struct principal principal;	 /* the caller, once auth_resolve ran */
+	int trash_ok;			 /* the caller may read the trash this request asks for */
 	void *hdata;			 /* handler state, freed by hfree */
 	void (*hfree)(void *hdata);	 /* frees hdata with the context (may be NULL) */
 };

@@ -45,6 +45,7 @@ enum rel_flags {
 	REL_REQUIRED = 1 << 0, /* to-one that must be given on create */
 	REL_READONLY = 1 << 1, /* not writable by clients */
 	REL_FIXED = 1 << 2,    /* writable on create only (e.g. a child's event) */
+	REL_PRIVATE = 1 << 3,  /* its routes are for the parent row's user and admins */
 };
 
 struct resource;
@@ -103,6 +104,7 @@ struct resource {
 	int perm_list;				   /* enum perm for GET /v1/<path> */
 	int perm_create, perm_update, perm_delete; /* enum perm */
 	int role_mask;				   /* roles allowed for PERM_EVENT writes */
+	int role_mask_delete; /* roles allowed to delete, when narrower (0: same) */
 	/* Extra condition for callers who are not staff of the row's event
 	 * (e.g. sessions: accepted or confirmed, or their own), or NULL. */
 	void (*public_filter)(struct sqlbuf *b, const char *alias, const struct principal *p);

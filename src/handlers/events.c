@@ -118,5 +118,6 @@ const struct resource event_resource = {
     .perm_update = PERM_EVENT,
     .perm_delete = PERM_EVENT,
     .role_mask = ROLES_ORGANISERS,
+    .role_mask_delete = ROLE_OWNER, /* organisers edit; the owner deletes */
     .insert_ctes = event_insert_ctes,
 };

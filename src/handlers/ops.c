@@ -5,6 +5,7 @@
  */
 #include "handlers/ops.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/buffer.h>
@@ -60,6 +61,52 @@ void ops_health(struct req_ctx *ctx)
 		return;
 	}
 	req_ctx_query(ctx, PG_READ, NULL, "SELECT 1", 0, NULL, health_done, NULL);
+}
+
+/* The rendered documentation, read once at start-up (bounded), so that no
+ * request reads a file on the loop. */
+static char *docs_html;
+static size_t docs_len;
+
+#define DOCS_MAX_BYTES (16 * 1024 * 1024)
+
+void ops_docs_load(const char *dir)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/index.html", dir ? dir : "");
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return;
+	char *buf = malloc(DOCS_MAX_BYTES);
+	size_t n = buf ? fread(buf, 1, DOCS_MAX_BYTES, f) : 0;
+	fclose(f);
+	if (n == 0 || n == DOCS_MAX_BYTES) {
+		free(buf);
+		return;
+	}
+	docs_html = buf;
+	docs_len = n;
+}
+
+void ops_docs_free(void)
+{
+	free(docs_html);
+	docs_html = NULL;
+	docs_len = 0;
+}
+
+void ops_docs(struct req_ctx *ctx)
+{
+	if (!docs_html) {
+		req_ctx_reply_error(ctx, 404, "The documentation is not built (make docs).", NULL,
+				    NULL);
+		return;
+	}
+	req_ctx_add_header(ctx, "Content-Security-Policy",
+			   "default-src 'none'; style-src 'unsafe-inline'; script-src "
+			   "'unsafe-inline'; img-src data:; font-src data:; base-uri 'none'; "
+			   "form-action 'none'; frame-ancestors 'none'");
+	req_ctx_reply(ctx, 200, "text/html; charset=utf-8", docs_html, docs_len, 1);
 }
 
 void ops_metrics(struct req_ctx *ctx)

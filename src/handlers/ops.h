@@ -8,5 +8,9 @@ struct req_ctx;
 
 void ops_health(struct req_ctx *ctx);
 void ops_metrics(struct req_ctx *ctx);
+/* GET /docs: DOCS_DIR/index.html, read once by ops_docs_load at start-up. */
+void ops_docs(struct req_ctx *ctx);
+void ops_docs_load(const char *dir);
+void ops_docs_free(void);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include "handlers/routes.h"
 
+#include "core/config.h"
 #include "core/crud.h"
 #include "core/router.h"
 #include "handlers/auth.h"
@@ -15,6 +16,7 @@
 static const struct route routes[] = {
     {ROUTER_GET, "/health-check", ops_health, NULL, 0},
     {ROUTER_GET, "/metrics", ops_metrics, NULL, 0},
+    {ROUTER_GET, "/docs", ops_docs, NULL, 0},
     {ROUTER_POST, "/v1/auth/login", auth_login, NULL, 0},
     {ROUTER_POST, "/auth/session", auth_login, NULL, 0},
 };
@@ -22,6 +24,7 @@ static const struct route routes[] = {
 int routes_init(struct router *r, struct pg_pool *pg)
 {
 	(void)pg;
+	ops_docs_load(cfg.docs_dir);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (router_add(r, &routes[i]) < 0)
 			return -1;
@@ -31,4 +34,5 @@ int routes_init(struct router *r, struct pg_pool *pg)
 void routes_cleanup(void)
 {
 	crud_cleanup();
+	ops_docs_free();
 }

@@ -50,7 +50,7 @@ static const struct resource_rel user_rels[] = {
     {"events", 1, &event_resource, NULL, NULL, NULL, NULL,
      "SELECT uer.event_id FROM users_events_roles uer WHERE uer.user_id = %s.id AND "
      "uer.role_id = 1",
-     REL_READONLY},
+     REL_READONLY | REL_PRIVATE},
     {"sessions", 1, &session_resource, "creator_id", NULL, NULL, NULL, NULL, REL_READONLY},
     {"speakers", 1, &speaker_resource, "user_id", NULL, NULL, NULL, NULL, REL_READONLY},
 };

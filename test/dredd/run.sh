@@ -13,8 +13,9 @@
 # directory with the server log and Dredd's full report, dredd.log).
 #
 # Steps: a private PostgreSQL on tmpfs (pgctl.sh --fast) on a free port,
-# `$BIN migrate`, `$BIN serve` on another free port, wait for /health-check,
-# assemble the blueprint, run Dredd, stop the server with SIGTERM (it must
+# `$BIN migrate`, scripts/docs.sh (assemble the blueprint, render the page
+# served at /docs), `$BIN serve` on another free port, wait for
+# /health-check, run Dredd, stop the server with SIGTERM (it must
 # exit 0: under valgrind or ASan a leak or error shows there), stop
 # PostgreSQL, remove the work directory.
 #
@@ -22,6 +23,7 @@
 # their reasons, and as its last line `dredd: N passed, M failed`. Failed
 # counts Dredd's failing transactions and errors, plus one for each of:
 # a transaction documented but not compiled by Dredd (silently dropped),
+# any parser warning about the blueprint (one in all),
 # a transaction skipped without a reason in the hooks, the server's exit
 # status after SIGTERM not 0, Dredd exiting non-zero with nothing failed, or
 # a step that could not run. Skipped transactions count as neither.
@@ -96,6 +98,7 @@ stop_server() {
 	SERVER_RC=$?
 }
 
+# shellcheck disable=SC2317 # (called by the EXIT trap)
 cleanup() {
 	stop_server
 	if ((PG_STARTED)); then
@@ -110,6 +113,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Requests go straight to 127.0.0.1, never through a proxy from the caller's
+# environment (Dredd and curl both honour these variables).
+unset http_proxy https_proxy all_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY
 
 free_port() {
 	node -e 'const s = require("net").createServer();
@@ -137,6 +144,13 @@ if ! "$BIN" migrate >"$WORK/migrate.log" 2>&1; then
 	broken "$BIN migrate failed"
 fi
 
+# The documentation: the blueprint Dredd reads, and the page the server
+# serves at /docs (it reads DOCS_DIR/index.html when it starts).
+if ! bash "$ROOT/scripts/docs.sh" 2>"$WORK/docs.log"; then
+	cat "$WORK/docs.log"
+	broken "scripts/docs.sh failed"
+fi
+
 # The server, with only the settings chosen here: every setting that --help
 # lists is removed from the environment first.
 mapfile -t SETTINGS < <("$BIN" --help 2>&1 | sed -nE 's/^  ([A-Z][A-Z0-9_]+) .*/\1/p')
@@ -153,7 +167,7 @@ if ((TM == 10)); then
 		--show-leak-kinds=definite -q "${CMD[@]}")
 fi
 env "${UNSET[@]}" DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" \
-	SECRET_KEY="$SECRET_KEY" LOG_LEVEL=info "${CMD[@]}" </dev/null >"$WORK/server.log" 2>&1 &
+	SECRET_KEY="$SECRET_KEY" LOG_LEVEL=info DOCS_DIR="$ROOT/docs/api/build" "${CMD[@]}" </dev/null >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
 deadline=$((SECONDS + 15 * TM))
@@ -174,11 +188,6 @@ while :; do
 	fi
 	sleep 0.1
 done
-
-if ! bash "$ROOT/scripts/docs.sh" --assemble 2>"$WORK/docs.log"; then
-	cat "$WORK/docs.log"
-	broken "scripts/docs.sh --assemble failed"
-fi
 
 # Every documented response is one transaction (each response has its own
 # request). Dredd compiles no transaction for some constructs without a word
@@ -225,6 +234,11 @@ PASSING=${PASSING:-0} FAILING=${FAILING:-0} ERRORS=${ERRORS:-0} SKIPPED=${SKIPPE
 
 if ((TOTAL != DOCUMENTED)); then
 	say "FAIL Dredd ran $TOTAL transactions, the blueprint documents $DOCUMENTED responses: some were dropped"
+	EXTRA_FAILED=$((EXTRA_FAILED + 1))
+fi
+WARNINGS=$(grep -c '^warn: API description' "$WORK/dredd.log")
+if ((WARNINGS > 0)); then
+	say "FAIL the blueprint has $WARNINGS parser or URI template warnings (above): fix them"
 	EXTRA_FAILED=$((EXTRA_FAILED + 1))
 fi
 UNEXPLAINED=$(grep -c '^dredd hooks: skipped without a reason' "$WORK/dredd.log")

@@ -25,6 +25,7 @@ import http.client
 import importlib.util
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -32,7 +33,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import traceback
 
@@ -83,6 +83,18 @@ def log_tail(path, n=30):
         return "    (no log: %s)" % e
     lines = data.decode("utf-8", "replace").splitlines()[-n:]
     return "\n".join("    | " + l for l in lines) if lines else "    (log is empty)"
+
+
+REPORT_RE = re.compile(
+    r"^==\d+== |ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error: |^SUMMARY: "
+    r"|WARNING: ThreadSanitizer|^Direct leak of|^Indirect leak of"
+)
+
+
+def sanitizer_lines(text, limit=80):
+    """The lines of a valgrind / ASan / UBSan report in text (at most limit)."""
+    out = [l for l in text.splitlines() if REPORT_RE.search(l)]
+    return out[:limit]
 
 
 def alive(pid):
@@ -169,7 +181,20 @@ class Server:
             start_new_session=True,
         )
         self.pid = self.proc.pid
+        self.log_pos = 0  # how far new_reports() has read
+        self.tests = []  # the tests this server served
         h.all_servers.append(self)
+
+    def new_reports(self):
+        """Sanitizer/valgrind report lines written since the last call."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_pos)
+                data = f.read()
+        except OSError:
+            return []
+        self.log_pos += len(data)
+        return sanitizer_lines(data.decode("utf-8", "replace"))
 
     def describe(self):
         extra = " ".join("%s=%s" % kv for kv in sorted(self.env_overrides.items()))
@@ -491,7 +516,20 @@ class Harness:
                 86: "exit 86: AddressSanitizer/LeakSanitizer report",
                 99: "exit 99: valgrind errors",
             }.get(code, "exit code %s after SIGTERM" % code)
-            self.record(name, False, "%s\n%s" % (why, log_tail(s.log_path, 60)))
+            self.record(name, False, "%s\n%s" % (why, self.report_excerpt(s)))
+
+    def report_excerpt(self, s):
+        """The sanitizer report of server s (else its log tail), and the tests
+        it served."""
+        try:
+            with open(s.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        rep = sanitizer_lines(text)
+        body = "\n".join("    | " + l for l in rep) if rep else log_tail(s.log_path, 40)
+        served = ", ".join(s.tests[-8:]) or "none"
+        return "%s\n    (log %s; served tests: %s)" % (body, os.path.basename(s.log_path), served)
 
     # ---- HTTP --------------------------------------------------------------
 
@@ -701,6 +739,8 @@ def main():
                 h.record(full, False, "setup: " + failure_reason(e))
                 continue
             server = h.server
+            server.tests.append(full)
+            server.new_reports()  # skip what came before this test
             first_new = len(h.all_servers)
             signal.alarm(int(TEST_TIMEOUT_S))
             try:
@@ -710,6 +750,13 @@ def main():
             finally:
                 signal.alarm(0)
                 h.run_cleanups()
+            # A sanitizer or valgrind report during the test fails it.
+            for srv in [server] + h.all_servers[first_new:]:
+                rep = srv.new_reports()
+                if rep:
+                    msg = "%s wrote a sanitizer/valgrind report during the test:\n%s" % (
+                        srv.describe(), "\n".join("    | " + l for l in rep[:60]))
+                    reason = msg if reason is None else reason + "\n" + msg
             # The main server must not die during a test unless the test took it.
             if reason is None and h.server is server and not server.running():
                 reason = "server died during the test (exit %s)\n%s" % (

@@ -129,14 +129,25 @@ def contains(key):
     return probe
 
 
+PUBLIC_USER_ATTRS = {"public-name", "first-name", "last-name", "avatar-url"}
+
+
 def email_probe(doc, ctx):
+    """'private' when the user object shows its email; 'public' when it shows
+    exactly the public attributes (spec §1 user); else what differs."""
     data = (doc or {}).get("data")
     if not isinstance(data, dict):
         return "no-data"
-    return "private" if "email" in (data.get("attributes") or {}) else "public"
+    keys = set(data.get("attributes") or {})
+    if "email" in keys:
+        return "private"
+    if keys == PUBLIC_USER_ATTRS:
+        return "public"
+    return "public with extra %s, missing %s" % (sorted(keys - PUBLIC_USER_ATTRS),
+                                                  sorted(PUBLIC_USER_ATTRS - keys))
 
 
-email_probe.what = "email shown?"
+email_probe.what = "email shown? (public: only public-name, first-name, last-name, avatar-url)"
 
 
 def R(method, path, exp, body=None, fresh=None, probe=None, ctype=None, label=None):
@@ -249,6 +260,8 @@ def build(h):
                              creator_id=uid["proposer"], track_id=F["track_P"])
     F["s_draft"] = sql_insert(h, "sessions", event_id=F["P"], title="Draft", state="draft",
                               creator_id=uid["proposer"], track_id=F["track_P"])
+    F["s_acc_prop"] = sql_insert(h, "sessions", event_id=F["P"], title="Accepted proposal", state="accepted",
+                                 creator_id=uid["proposer"])
     h.sql("INSERT INTO sessions_speakers (session_id, speaker_id) VALUES (%d, %d)" % (F["s_pend"], F["spk_prop"]))
     # a trashed track of P
     F["t_trash"] = sql_insert(h, "tracks", event_id=F["P"], name="Trashed", color="#123456",
@@ -275,25 +288,26 @@ def fresh_session(state, creator="proposer", ev="P"):
     return make
 
 
-def fresh_events(state="published", privacy="public"):
-    """Events with the same staff as P (owner, organizer, ...)."""
+def fresh_events(state="published", privacy="public", ident=False):
+    """Events with the same staff as P (owner, organizer, ...); their ids, or
+    their identifiers when ident."""
     def make(h, F, n):
         vals = ", ".join("(%d, %d)" % (F["uid"][c], ROLE_OF[c]) for c in ROLE_OF)
         out = h.sql(
             "WITH e AS (INSERT INTO events (name, starts_at, ends_at, timezone, state, privacy) "
-            "SELECT 'Fresh', %s, %s, 'UTC', %s, %s FROM generate_series(1, %d) RETURNING id), "
+            "SELECT 'Fresh', %s, %s, 'UTC', %s, %s FROM generate_series(1, %d) RETURNING id, identifier), "
             "r AS (INSERT INTO users_events_roles (user_id, event_id, role_id) "
-            "SELECT u.uid, e.id, u.rid FROM e, (VALUES %s) u(uid, rid)) SELECT id FROM e"
+            "SELECT u.uid, e.id, u.rid FROM e, (VALUES %s) u(uid, rid)) SELECT id, identifier FROM e ORDER BY id"
             % (sql_lit(EV_STARTS), sql_lit(EV_ENDS), sql_lit(state), sql_lit(privacy), n, vals))
-        return [int(x) for x in out.split()]
+        rows = [line.split("|") for line in out.split()]
+        return [r[1] if ident else int(r[0]) for r in rows]
     return make
 
 
 def fresh_users(h, F, n):
-    return bulk(h, "users", n, email="victim-%s@example.com" % secrets.token_hex(4)) if n == 1 else [
-        int(x) for x in h.sql(
-            "INSERT INTO users (email) SELECT 'victim-' || g || '-%s@example.com' "
-            "FROM generate_series(1, %d) g RETURNING id" % (secrets.token_hex(4), n)).split()]
+    return [int(x) for x in h.sql(
+        "INSERT INTO users (email) SELECT 'victim-' || g || '-%s@example.com' "
+        "FROM generate_series(1, %d) g RETURNING id" % (secrets.token_hex(4), n)).split()]
 
 
 def fresh_grants(ev):
@@ -453,6 +467,8 @@ def rows_writes(F):
                   fresh=fresh_events(), label="published"))
     rows.append(R("DELETE", "/v1/events/{new}", E(401, 404, 403, owner=200, admin=200),
                   fresh=fresh_events("draft"), label="draft"))
+    rows.append(R("DELETE", "/v1/events/{new}", E(401, 404, 403, owner=200, admin=200),
+                  fresh=fresh_events("draft", ident=True), label="draft, by identifier"))
     rows.append(R("DELETE", "/v1/events/{new}?permanent=true", E(401, 403, 403, owner=200, admin=200),
                   fresh=fresh_events(), label="purge"))
     # sub-resources other than sessions: organisers write them (§5)
@@ -464,6 +480,10 @@ def rows_writes(F):
             if typ == "speaker" and ev == "P":
                 # a proposal: anyone signed in, on a published event with an open call
                 post_exp = E(401, 201, 201)
+            elif typ == "speaker" and ev == "V":
+                # CHOICE: V is published with an open call, so whoever may see
+                # it (its staff) may propose; outsiders cannot see it (404)
+                post_exp = E(401, 404, 201)
             elif typ == "speaker":
                 post_exp = E(401, out, 201, staff=403)
             else:
@@ -494,6 +514,8 @@ def rows_writes(F):
         out = 403 if ev in ("P", "C") else 404
         if ev == "P":
             post_exp = E(401, 201, 201)  # proposals
+        elif ev == "V":
+            post_exp = E(401, 404, 201)  # proposals by those who see it (see speakers)
         else:
             post_exp = E(401, out, 201, staff=403, tr=201)
         rows.append(R("POST", "/v1/sessions", post_exp, body=post_body("session", ev), label="event " + ev))
@@ -507,6 +529,15 @@ def rows_writes(F):
         for rel, typ in (("track", "track"), ("session-type", "session-type"), ("microlocation", "microlocation")):
             rows.append(R("PATCH", "/v1/sessions/{%s}/relationships/%s" % (key, rel),
                           E(401, out, 200, staff=403, tr=200), body=linkage_body(typ, "%s_%s" % (typ, ev))))
+    # a relationship to an object of another event (D's track) is not found
+    rows.append(R("POST", "/v1/sessions", E(401, 404, 404), label="track of another event",
+                  body=lambda ctx: res_body("session", {"title": "Cross"}, {
+                      "event": ("event", ctx["P"]), "track": ("track", ctx["track_D"])})))
+    # events by identifier on writes too (spec §1)
+    rows.append(R("PATCH", "/v1/events/{P_ident}", E(401, 403, 200, staff=403), body=patch_body("event", "P"),
+                  label="by identifier"))
+    rows.append(R("PATCH", "/v1/events/{D_ident}", E(401, 404, 200, staff=403), body=patch_body("event", "D"),
+                  label="by identifier"))
     for rel in ("speakers", "event", "creator"):
         rows.append(R("PATCH", "/v1/sessions/{session_P}/relationships/" + rel, ALL(405),
                       label="to-many or fixed or read-only"))
@@ -561,15 +592,20 @@ def rows_misc(F):
                       body=(lambda a: lambda ctx: res_body("user", {a: True}, id=ctx["me"]))(attr)))
     rows.append(R("DELETE", "/v1/users/{new}", E(401, 403, 403, admin=200), fresh=fresh_users,
                   label="another user"))
-    # CHOICE: a user's nested lists are the user's business, like
-    # /v1/users/{id} (the original refuses others with 403 as well).
-    for rel, key, who in (("events", "P", "owner"), ("sessions", "s_pend", "proposer"),
-                          ("speakers", "speaker_P", "organizer")):
-        for kind in ("related", "linkage"):
-            path = ("/v1/users/{u_%s}/%s" if kind == "related" else "/v1/users/{u_%s}/relationships/%s") % (who, rel)
-            exp = E(401, 403, 403, admin="in")
-            exp[who] = "in"
-            rows.append(R("GET", path, exp, probe=contains(key)))
+    # CHOICE: the events of a user are the user's business, like
+    # /v1/users/{id} (the original's EventList refuses others than the user
+    # itself with 403 on /v1/users/{id}/events); a user's sessions and
+    # speakers are lists of objects that have their own visibility (200,
+    # filtered), as in the original.
+    for kind in ("related", "linkage"):
+        path = "/v1/users/{u_owner}/" + ("events" if kind == "related" else "relationships/events")
+        rows.append(R("GET", path, E(401, 403, 403, owner="in", admin="in"), probe=contains("P")))
+        path = "/v1/users/{u_proposer}/" + ("sessions" if kind == "related" else "relationships/sessions")
+        rows.append(R("GET", path, hidden_in_list(True), probe=contains("s_pend")))
+        rows.append(R("GET", path, ALL("in"), probe=contains("s_acc_prop")))
+        path = "/v1/users/{u_organizer}/" + ("speakers" if kind == "related" else "relationships/speakers")
+        rows.append(R("GET", path, ALL("in"), probe=contains("speaker_P")))
+        rows.append(R("GET", path, hidden_in_list(), probe=contains("speaker_D")))
     # the public face of users through nested routes
     rows.append(R("GET", "/v1/events/{O}/owner", ALL("public") | {"other": "private", "admin": "private"},
                   probe=email_probe))
@@ -625,7 +661,8 @@ def rows_misc(F):
     rows.append(R("GET", "/v1/event-topics/{topic}/relationships/events", hidden_in_list(), probe=contains("V")))
     admin_only = lambda ok: E(401, 403, 403, admin=ok)  # noqa: E731
     rows.append(R("POST", "/v1/event-topics", admin_only(201),
-                  body=lambda ctx: res_body("event-topic", {"name": "Topic by %s %s" % (ctx["caller"], secrets.token_hex(3))})))
+                  body=lambda ctx: res_body("event-topic", {
+                      "name": "Topic by %s %s" % (ctx["caller"], secrets.token_hex(3))})))
     rows.append(R("PATCH", "/v1/event-topics/{topic}", admin_only(200),
                   body=lambda ctx: res_body("event-topic", {"system-image-url": "https://example.com/t.png"},
                                             id=ctx["topic"])))

@@ -50,6 +50,9 @@ def check_resource(res, type_, path, what, rid=None, sent=None, rels=()):
     for k in a:
         expect(DASHED.match(k), "%s: attribute %r is not dasherized" % (what, k))
     for k, v in (sent or {}).items():
+        if k == "password":
+            expect(k not in a, "%s: the password is rendered" % what)
+            continue
         expect(k in a, "%s: attribute %s missing: %s" % (what, k, show(a, 800)))
         expect(same_value(k, a[k], v), "%s: attribute %s: sent %r, got %r" % (what, k, v, a[k]))
     r = res.get("relationships")
@@ -454,9 +457,12 @@ def test_relationship_routes_give_linkage_only(h):
         eq(doc.get("data"), want, "GET %s: data" % path)
         expect("data" in doc, "GET %s: no data member" % path)
         base, _, rel = path.partition("/relationships/")
-        eq((doc.get("links") or {}).get("related"), "%s/%s" % (base, rel), "GET %s: links.related" % path)
-        expect((doc.get("links") or {}).get("self", "").endswith("/relationships/" + rel),
-               "GET %s: links.self %r" % (path, (doc.get("links") or {}).get("self")))
+        links = doc.get("links") or {}
+        num = base.replace("/" + ev["identifier"], "/%d" % ev["id"])
+        expect(links.get("related") in ("%s/%s" % (base, rel), "%s/%s" % (num, rel)),
+               "GET %s: links.related %r" % (path, links.get("related")))
+        expect(links.get("self") in (path, "%s/relationships/%s" % (num, rel)),
+               "GET %s: links.self %r" % (path, links.get("self")))
         expect("included" not in doc, "GET %s: included in a linkage document" % path)
 
 
@@ -514,7 +520,7 @@ def test_to_many_linkage_in_post_and_patch(h):
     eq(get_ok(h, rel, o).get("data"), [], "GET %s after PATCH []" % rel)
     # the speaker side
     patch(h, "speakers", sp3, "speaker", None, {"sessions": [("session", s), ("session", w["sessions"][2])]}, o)
-    expect_ids(h, "/v1/speakers/%s/sessions" % sp3, [s, w["sessions"][2]], o)
+    expect_ids(h, "/v1/speakers/%s/sessions" % sp3, sorted([int(s), int(w["sessions"][2])]), o)
     eq(get_ok(h, rel, o).get("data"), [{"type": "speaker", "id": sp3}], "GET %s after the speaker's PATCH" % rel)
     # to-one in POST, changed in PATCH, cleared with null
     patch(h, "sessions", s, "session", None, {"track": ("track", w["tracks"][1]),
@@ -591,7 +597,7 @@ def test_session_times_inside_event(h):
            ("2030-06-02T11:00:00Z", "2030-06-02T10:00:00Z", "ends-at"),
            ("2030-06-03T18:00:00+01:00", None, None)]  # 17:00Z: inside
     for s, e, ptr in bad:
-        a = {"title": "bad"}
+        a = {"title": "bad" if ptr else "inside"}
         if s:
             a["starts-at"] = s
         if e:
@@ -947,13 +953,13 @@ def test_bad_query_parameters_are_400(h):
         ("/v1/sessions", {"filter": '[{"name":"track","op":"any","val":{"name":"id","op":"eq","val":1}}]'}, "filter"),
         ("/v1/sessions", {"filter": '[{"name":"track","op":"has","val":{"name":"nope","op":"eq","val":1}}]'},
          "filter"),
-        ("/v1/sessions", {"filter": '[{"name":"starts-at","op":"eq","val":"yesterday"}]'}, "filter"),
+        ("/v1/sessions", {"filter": '[{"name":"starts-at","op":"eq","val":"not a time"}]'}, "filter"),
+        ("/v1/sessions", {"filter": '[{"name":"starts-at","op":"gt","val":"2030-13-45T00:00:00Z"}]'}, "filter"),
         ("/v1/sessions", {"filter": '[{"name":"id","op":"eq","val":"abc"}]'}, "filter"),
         ("/v1/sessions", {"filter": '[{"name":"state","op":"in_","val":"accepted"}]'}, "filter"),
         ("/v1/sessions", {"filter": '[{"name":"id","op":"between","val":[1]}]'}, "filter"),
         ("/v1/events", {"filter": '[{"name":"sessions","op":"any","val":{"name":"nope","op":"eq","val":1}}]'},
          "filter"),
-        ("/v1/users", {"filter": '[{"name":"password","op":"eq","val":"x"}]'}, "filter"),
         ("/v1/sessions", {"sort": "nope"}, "sort"),
         ("/v1/sessions", {"sort": "title,-nope"}, "sort"),
         ("/v1/sessions", {"sort": "event.nope"}, "sort"),
@@ -973,7 +979,12 @@ def test_bad_query_parameters_are_400(h):
         path = qpath(base, **params)
         for tok in (o, None):
             check_err(api(h, "GET", path, token=tok), 400, "GET %s" % path, parameter=param)
-    # the users table is not reachable for admins' filters on passwords either
+    # write-only and private attributes cannot be filtered on, not even by admins
     admin = make_user(h, admin=True)
-    path = qpath("/v1/users", filter='[{"name":"password","op":"eq","val":"x"}]')
-    check_err(api(h, "GET", path, token=admin["token"]), 400, "GET %s (admin)" % path, parameter="filter")
+    for flt in ('[{"name":"password","op":"eq","val":"x"}]', '[{"name":"password","op":"like","val":"$argon2%"}]'):
+        path = qpath("/v1/users", filter=flt)
+        check_err(api(h, "GET", path, token=admin["token"]), 400, "GET %s (admin)" % path, parameter="filter")
+    # a caller who may not list at all learns that first (spec §2 order)
+    path = qpath("/v1/users", filter='[{"name":"nope","op":"eq","val":1}]')
+    check_err(api(h, "GET", path), 401, "GET %s (anonymous)" % path)
+    check_err(api(h, "GET", path, token=o), 403, "GET %s (not an admin)" % path)

@@ -73,6 +73,18 @@ module.exports = function (h) {
   h.before('Events > Event > Retrieve a hidden or missing event > Example 4', withEvents);
   h.before('Events > Event > Replace an event', withEvents);
 
+  // Beyond the documented types: the list shows exactly the published
+  // public events, in id order, and counts only them.
+  const expectIds = (ids, count) => (t) => {
+    const doc = JSON.parse(t.real.body);
+    const got = doc.data.map((e) => e.id);
+    if (JSON.stringify(got) !== JSON.stringify(ids) || doc.meta.count !== count) {
+      throw new Error(`expected events ${ids} of ${count}, got ${got} of ${doc.meta.count}`);
+    }
+  };
+  h.after('Events > Events Collection > List events', expectIds(['1', '2'], 2));
+  h.after('Events > Events Collection > List events, one page', expectIds(['2'], 2));
+
   // A conditional GET needs the ETag of the event as it is now: ask once,
   // then send the transaction's request with it.
   h.before('Events > Event > Retrieve an event that has not changed', async (t) => {

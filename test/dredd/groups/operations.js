@@ -23,6 +23,12 @@ function families(text) {
 }
 
 module.exports = function (h) {
+  h.after('Operations > Documentation > Read the documentation', (t) => {
+    if (!(t.real.body || '').includes('<title>Open Event Server API</title>')) {
+      t.fail = 'GET /docs did not return the API page';
+    }
+  });
+
   h.skip(
     'Operations > Health Check > Check health > Example 2',
     'needs PostgreSQL down while the server runs; test/integration/test_health.py stops the ' +

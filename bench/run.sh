@@ -3,22 +3,35 @@
 #
 # One run, on this machine, measured the way shared/notes/performance.md was:
 #   - a private PostgreSQL on tmpfs (scripts/pgctl.sh ... --fast), migrated by
-#     the binary, seeded with 10,000 published public events (~650-byte
-#     documents), VACUUM ANALYZE;
+#     the binary, seeded with 10,000 published public events (~300-character
+#     descriptions), VACUUM ANALYZE;
 #   - the server and every PostgreSQL process pinned to one core
 #     (BENCH_SERVER_CPU, 0), the load generators (wrk, pgbench) to the other
 #     (BENCH_CLIENT_CPU, 1);
-#   - per case a warm-up run, then the measured run(s), with --latency:
+#   - per case a warm-up run, then the measured run(s):
 #       detail@64, detail@256  GET /v1/events/{random id} (bench/detail.lua)
 #       no-db@64               GET /v1/does-not-exist: a 404 JSON:API error
 #                              that touches no database (the loop's ceiling)
-#       pgbench                select-only of the detail's query
-#                              (bench/detail.pgbench), -M prepared, 4 clients,
-#                              over TCP like the server (the database's ceiling)
-#       pgbench-unix           the same over the Unix socket (reference only)
-#     and the server's RSS after each case, its peak (VmHWM) at the end;
-#   - a table, the ratios, and the same figures as JSON in
+#       pgbench                the database's ceiling: pgbench, 4 clients,
+#                              -M prepared, over TCP like the server, running
+#                              the statements the server itself ran for one
+#                              GET /v1/events/{id} (captured from PostgreSQL's
+#                              log, see bench/pgbench_from_log.py; written to
+#                              bench/results/detail.pgbench), the id random
+#       pgbench-narrow         for reference: bench/detail.pgbench, a 9-column
+#                              SELECT of the same row
+#       pgbench-unix           for reference: as pgbench, over the Unix socket
+#     wrk runs with --latency (p50, p99); the server's RSS after each case and
+#     its peak (VmHWM) at the end; "other%": CPU that processes not part of
+#     the benchmark took during each case (this machine may be shared: above
+#     5% of a core the figures are flagged as skewed);
+#   - a table, the ratios (detail / pgbench, detail / no-db, against the
+#     prototype's 0.61 of pgbench), and the same figures as JSON in
 #     bench/results/latest.json.
+#
+# New cases: wrk_case NAME CONNS EXPECT DESCRIPTION PATH [LUA] and
+# pgbench_case NAME CLIENTS DESCRIPTION SCRIPT CONNINFO (see "cases" below);
+# capture_pgbench PATH ID OUT turns any GET into its database ceiling.
 #
 # Environment (all optional):
 #   BIN                  server binary (./open-event-server)

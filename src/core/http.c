@@ -141,7 +141,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 				    NULL, NULL);
 		return;
 	}
+	/* the handler may answer at once: keep ctx alive until it returns */
+	req_ctx_ref(ctx);
 	ctx->match.route->handler(ctx);
+	req_ctx_unref(ctx);
 }
 
 struct http_server *http_server_new(struct event_base *base, struct router *r, int reuseport)

@@ -74,6 +74,12 @@ static const struct setting settings[] = {
     {"LISTEN_BACKLOG", SET_INT, &cfg.listen_backlog, "1024", 16, 65535, "listen(2) backlog"},
     {"AUTH_CACHE_TTL_MS", SET_INT, &cfg.auth_cache_ttl_ms, "30000", 0, 30000,
      "how long a user's status (admin, blocked, deleted) is cached per worker"},
+    {"SOFT_DELETE", SET_BOOL, &cfg.soft_delete, "on", 0, 0,
+     "DELETE trashes rows of soft-deletable types (off: every DELETE purges)"},
+    {"SOFT_DELETE_OFF", SET_STR, &cfg.soft_delete_off, "", 0, 0,
+     "comma-separated types whose DELETE purges (e.g. sponsor,social-link)"},
+    {"TRASH_RETENTION_DAYS", SET_INT, &cfg.trash_retention_days, "30", 1, 36500,
+     "rows trashed longer ago are purged by the periodic job"},
     {"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
      "directory of the rendered API documentation served at /docs"},
 };

@@ -39,6 +39,9 @@ struct config {
 	int listen_backlog;		  /* LISTEN_BACKLOG */
 	char *docs_dir;			  /* DOCS_DIR: rendered API docs served at /docs */
 	int auth_cache_ttl_ms;		  /* AUTH_CACHE_TTL_MS: users' status cached per worker */
+	int soft_delete;		  /* SOFT_DELETE: DELETE trashes soft-deletable types */
+	char *soft_delete_off;		  /* SOFT_DELETE_OFF: types whose DELETE purges */
+	int trash_retention_days;	  /* TRASH_RETENTION_DAYS: purge older trash */
 };
 
 extern struct config cfg;

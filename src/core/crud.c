@@ -49,6 +49,7 @@ enum crud_kind {
 	CRUD_CREATE,	/* POST /v1/x */
 	CRUD_UPDATE,	/* PATCH /v1/x/{id} */
 	CRUD_DELETE,	/* DELETE /v1/x/{id} */
+	CRUD_RESTORE,	/* POST /v1/x/{id}/restore */
 };
 
 struct crud_route {
@@ -61,6 +62,9 @@ struct crud_route {
 /* Enough of the event type for visibility checks of a write's event. */
 static const struct resource events_ref = {
     .type = "event", .table = "events", .soft_delete = 1, .event_col = "id"};
+
+static const struct resource *const *all_types; /* every registered type */
+static int nall_types;
 
 static struct crud_route *route_data;
 static int nroute_data;
@@ -1138,7 +1142,9 @@ struct write_state {
 	int trash;		   /* the row is trashed (restore path) */
 	struct deferred def;	   /* document error to answer after the permission check */
 	int id_later;		   /* compare data.id once the row's id is known */
-	const char *data_id;	   /* data.id as sent (in body) */
+	int restore;		   /* put a trashed row (and what was trashed with it) back */
+	int load_trash;	     /* trash mode of the load: trashed rows are found for purge/restore */
+	const char *data_id; /* data.id as sent (in body) */
 };
 
 static struct deferred *deferred_of(struct req_ctx *ctx)
@@ -1512,6 +1518,11 @@ static int validate_attrs(struct req_ctx *ctx, struct write_state *ws)
 			}
 			if (a->flags & ATTR_READONLY)
 				continue; /* read-only values sent back by clients are ignored */
+			if (a->column && strcmp(a->column, "deleted_at") == 0 && v)
+				return pointer_error(ctx, 422,
+						     "'deleted-at' is set by DELETE; only null "
+						     "(restore) may be written.",
+						     "attributes", a->name);
 			if (((a->flags & ATTR_ADMIN) && !ctx->principal.is_admin) ||
 			    ((a->flags & ATTR_SUPER) && !ctx->principal.is_super_admin))
 				return pointer_error(ctx, 403,
@@ -1535,6 +1546,47 @@ static int validate_attrs(struct req_ctx *ctx, struct write_state *ws)
 }
 
 /* ---- writes: load, decide, write, answer ---- */
+
+/* Whether a DELETE of r trashes (1) or purges (0): the type must have
+ * deleted_at, SOFT_DELETE must be on and the type not in SOFT_DELETE_OFF. */
+int crud_soft_delete(const struct resource *r)
+{
+	if (!r->soft_delete || !cfg.soft_delete)
+		return 0;
+	const char *off = cfg.soft_delete_off;
+	size_t n = strlen(r->type);
+	for (const char *p = off ? off : ""; *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == n && strncmp(p, r->type, n) == 0)
+			return 0;
+		p += len;
+	}
+	return 1;
+}
+
+/* Appends CTEs that set deleted_at on the live children of the event in CTE
+ * `t0` (to its deleted_at), or clear it on the children trashed with it. */
+static void cascade_ctes(struct sqlbuf *b, int restore)
+{
+	for (int i = 0; i < nall_types; i++) {
+		const struct resource *c = all_types[i];
+		if (!c->soft_delete || !c->event_col || strcmp(c->event_col, "event_id") != 0)
+			continue;
+		if (restore)
+			sqlbuf_add(b,
+				   ", c%d AS (UPDATE %s x SET deleted_at = NULL FROM old WHERE "
+				   "x.event_id = old.id AND x.deleted_at = old.deleted_at)",
+				   i, c->table);
+		else
+			sqlbuf_add(
+			    b,
+			    ", c%d AS (UPDATE %s x SET deleted_at = t0.deleted_at FROM t0 WHERE "
+			    "x.event_id = t0.id AND x.deleted_at IS NULL)",
+			    i, c->table);
+	}
+}
 
 static void write_run(struct write_state *ws);
 
@@ -1601,19 +1653,20 @@ static void load_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	}
 	ws->trash = PQgetvalue(res, 0, 9)[0] == 't';
 	ws->def.on = 0; /* from here on, errors are answered at once */
-	int perm = ws->kind == CRUD_CREATE   ? r->perm_create
-		   : ws->kind == CRUD_DELETE ? r->perm_delete
-					     : r->perm_update;
+	int deleting = ws->kind == CRUD_DELETE || ws->kind == CRUD_RESTORE;
+	int perm = ws->kind == CRUD_CREATE ? r->perm_create
+		   : deleting		   ? r->perm_delete
+					   : r->perm_update;
 	w->allowed = access_allows(r, perm, &ctx->principal,
-				   ws->kind == CRUD_DELETE && r->role_mask_delete
+				   deleting && r->role_mask_delete
 				       ? (w->roles & r->role_mask_delete ? r->role_mask : 0)
 				       : w->roles,
 				   w->id);
 	if (ws->kind == CRUD_DELETE) {
 		const char *perm_q = query_get(&ctx->query, "permanent");
 		if (perm_q && strcmp(perm_q, "true") == 0 && !ctx->principal.is_admin &&
-		    !(w->roles & ROLE_OWNER) && !(r->perm_delete == PERM_SELF && w->allowed))
-			w->allowed = 0;
+		    (!(w->roles & ROLE_OWNER) || r->perm_delete == PERM_SELF))
+			w->allowed = 0; /* purging: the event's owner and admins (users: admins) */
 	}
 	if (ws->def.status) {
 		/* the document was bad: the caller's rights decide first */
@@ -1678,8 +1731,23 @@ void crud_write_resume(struct write_ctx *w, int ok)
 				    NULL, NULL);
 		return;
 	}
-	if (ws->kind != CRUD_DELETE && validate_attrs(ctx, ws) < 0)
+	if (ws->kind != CRUD_DELETE && ws->kind != CRUD_RESTORE && validate_attrs(ctx, ws) < 0)
 		return;
+	if (ws->kind == CRUD_RESTORE || (ws->kind == CRUD_UPDATE && ws->trash)) {
+		struct json_object *v = NULL;
+		int asked =
+		    ws->kind == CRUD_RESTORE ||
+		    (w->attrs && json_object_object_get_ex(w->attrs, "deleted-at", &v) && !v);
+		if (!ws->trash || !asked) {
+			req_ctx_reply_error(ctx, 404,
+					    ws->trash
+						? "The object is in the trash: restore it first."
+						: "The object is not in the trash.",
+					    NULL, NULL);
+			return;
+		}
+		ws->restore = 1;
+	}
 	write_run(ws);
 }
 
@@ -1788,17 +1856,38 @@ static void write_run(struct write_state *ws)
 	struct sqlbuf b;
 	sqlbuf_init(&b);
 	char idbuf[48][24];
+	int is_event = r->event_col && strcmp(r->event_col, "id") == 0;
 	if (ws->kind == CRUD_DELETE) {
 		const char *perm_q = query_get(&ctx->query, "permanent");
-		int hard = !r->soft_delete || (perm_q && strcmp(perm_q, "true") == 0);
-		if (hard)
+		int hard = !crud_soft_delete(r) || (perm_q && strcmp(perm_q, "true") == 0);
+		if (hard) {
+			/* purge: live or trashed; the database cascades */
 			sqlbuf_add(&b, "DELETE FROM %s WHERE id = ", r->table);
-		else
-			sqlbuf_add(&b, "UPDATE %s SET deleted_at = now() WHERE id = ", r->table);
+			sqlbuf_param_int(&b, w->id);
+			sqlbuf_add(&b, " RETURNING id");
+		} else {
+			sqlbuf_add(&b, "WITH t0 AS (UPDATE %s SET deleted_at = now() WHERE id = ",
+				   r->table);
+			sqlbuf_param_int(&b, w->id);
+			sqlbuf_add(&b, " AND deleted_at IS NULL RETURNING id, deleted_at)");
+			if (is_event)
+				cascade_ctes(&b, 0);
+			sqlbuf_add(&b, " SELECT id FROM t0");
+		}
+		goto send;
+	}
+	if (ws->restore) {
+		sqlbuf_add(&b, "WITH old AS (SELECT id, deleted_at FROM %s WHERE id = ", r->table);
 		sqlbuf_param_int(&b, w->id);
-		if (!hard)
-			sqlbuf_add(&b, " AND deleted_at IS NULL");
-		sqlbuf_add(&b, " RETURNING id");
+		sqlbuf_add(&b,
+			   " AND deleted_at IS NOT NULL FOR UPDATE), upd AS (UPDATE %s t SET "
+			   "deleted_at = NULL FROM old WHERE t.id = old.id RETURNING t.*)",
+			   r->table);
+		if (is_event)
+			cascade_ctes(&b, 1);
+		sqlbuf_add(&b, " SELECT ");
+		resource_select_list(r, "upd", &b);
+		sqlbuf_add(&b, " FROM upd");
 		goto send;
 	}
 	struct colset cs = {0};
@@ -1809,6 +1898,8 @@ static void write_run(struct write_state *ws)
 			if (!a || (a->flags & (ATTR_READONLY | ATTR_WRITEONLY)) ||
 			    a->type == ATTR_NULL)
 				continue;
+			if (strcmp(a->column, "deleted_at") == 0)
+				continue; /* trash and restore have their own statements */
 			colset_add(&cs, a->column, value_text(v));
 		}
 	}
@@ -1891,9 +1982,9 @@ static void do_write(struct req_ctx *ctx, int kind)
 {
 	const struct crud_route *cr = route_of(ctx);
 	const struct resource *r = kind == CRUD_REL_PATCH ? cr->parent : cr->r;
-	int perm = kind == CRUD_CREATE	 ? r->perm_create
-		   : kind == CRUD_DELETE ? r->perm_delete
-					 : r->perm_update;
+	int perm = kind == CRUD_CREATE				   ? r->perm_create
+		   : (kind == CRUD_DELETE || kind == CRUD_RESTORE) ? r->perm_delete
+								   : r->perm_update;
 	if (perm != PERM_ANYONE && !ctx->principal.user_id) {
 		req_ctx_reply_error(ctx, 401, "Sign in to change this object.", NULL, NULL);
 		return;
@@ -1906,6 +1997,14 @@ static void do_write(struct req_ctx *ctx, int kind)
 	ctx->hdata = ws;
 	ctx->hfree = write_free;
 	ws->kind = kind;
+	/* the load finds trashed rows when the request is about them */
+	const char *perm_q = query_get(&ctx->query, "permanent");
+	const char *with_q = query_get(&ctx->query, "with_trashed");
+	const char *get_q = query_get(&ctx->query, "get_trashed");
+	if (kind == CRUD_RESTORE || (kind == CRUD_DELETE && perm_q && !strcmp(perm_q, "true")) ||
+	    (kind == CRUD_UPDATE &&
+	     ((with_q && !strcmp(with_q, "true")) || (get_q && !strcmp(get_q, "true")))))
+		ws->load_trash = TRASH_WITH;
 	struct write_ctx *w = &ws->w;
 	w->ctx = ctx;
 	w->r = r;
@@ -1962,7 +2061,7 @@ static void do_write(struct req_ctx *ctx, int kind)
 		sqlbuf_add(&b, "SELECT NULL, TRUE, ");
 	} else {
 		sqlbuf_add(&b, "SELECT t.id, ");
-		access_visible(r, "t", &ctx->principal, TRASH_HIDE, &b);
+		access_visible(r, "t", &ctx->principal, ws->load_trash, &b);
 		sqlbuf_add(&b, ", ");
 	}
 	struct sqlbuf evx;
@@ -2070,9 +2169,11 @@ static char *fmt(const char *f, const char *a, const char *b, const char *c)
 
 int crud_register(struct router *rt, const struct resource *const *types, int ntypes)
 {
+	all_types = types;
+	nall_types = ntypes;
 	int max = 0;
 	for (int i = 0; i < ntypes; i++)
-		max += 8 + 3 * types[i]->nrels;
+		max += 9 + 3 * types[i]->nrels;
 	route_data = calloc((size_t)max, sizeof(*route_data));
 	patterns = calloc((size_t)max, sizeof(*patterns));
 	if (!route_data || !patterns)
@@ -2095,6 +2196,9 @@ int crud_register(struct router *rt, const struct resource *const *types, int nt
 		if (r->perm_delete != PERM_NONE)
 			rc |= add(rt, ROUTER_DELETE, fmt("/v1/%s/%s%s", r->path, cap, ""), r, NULL,
 				  NULL, CRUD_DELETE);
+		if (r->perm_delete != PERM_NONE && r->soft_delete)
+			rc |= add(rt, ROUTER_POST, fmt("/v1/%s/%s/restore", r->path, cap, ""), r,
+				  NULL, NULL, CRUD_RESTORE);
 		for (int j = 0; j < r->nrels; j++) {
 			const struct resource_rel *rel = &r->rels[j];
 			rc |= add(rt, ROUTER_GET, fmt("/v1/%s/%s/%s", r->path, cap, rel->name),

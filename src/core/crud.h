@@ -20,6 +20,9 @@ struct req_ctx;
 /* Adds every route of the given types to the router. 0/-1. */
 int crud_register(struct router *rt, const struct resource *const *types, int ntypes);
 void crud_cleanup(void);
+/* Whether a DELETE of r trashes (1) or purges (0), by the type's policy and
+ * SOFT_DELETE / SOFT_DELETE_OFF. */
+int crud_soft_delete(const struct resource *r);
 
 /* State of one write, for before_write hooks. */
 struct write_ctx {

@@ -20,6 +20,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <libpq-fe.h>
 #include <netdb.h>
 
 #include "core/admin.h"
@@ -45,12 +46,14 @@ static void usage(FILE *out)
 		"       open-event-server migrate\n"
 		"       open-event-server healthcheck\n"
 		"       open-event-server create-admin EMAIL\n"
+		"       open-event-server purge-trash\n"
 		"       open-event-server --help\n\n"
 		"  serve        run the HTTP server (the default)\n"
 		"  migrate      apply pending migrations from the embedded sql/ files\n"
 		"  healthcheck  exit 0 when GET /health-check of HOST:PORT answers 200\n"
 		"  create-admin create or promote a super admin (password from ADMIN_PASSWORD\n"
-		"               or one line of standard input)\n\n");
+		"               or one line of standard input)\n"
+		"  purge-trash  delete rows trashed more than TRASH_RETENTION_DAYS ago\n\n");
 	config_print_help(out);
 }
 
@@ -317,6 +320,32 @@ static int cmd_migrate(void)
 	return 0;
 }
 
+/* Deletes rows trashed more than TRASH_RETENTION_DAYS ago (blocking: a
+ * command, not the loop). */
+static int cmd_purge_trash(void)
+{
+	PGconn *c = PQconnectdb(cfg.database_url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "purge-trash: cannot connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return 1;
+	}
+	char days[16];
+	snprintf(days, sizeof(days), "%d", cfg.trash_retention_days);
+	const char *params[1] = {days};
+	PGresult *r =
+	    PQexecParams(c, "SELECT oes_purge_trash($1::int)", 1, NULL, params, NULL, NULL, 0);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (ok)
+		printf("purged %s rows trashed more than %d days ago\n", PQgetvalue(r, 0, 0),
+		       cfg.trash_retention_days);
+	else
+		fprintf(stderr, "purge-trash: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : 1;
+}
+
 static int cmd_serve(void)
 {
 	char err[1024], names[1024];
@@ -363,11 +392,13 @@ int main(int argc, char **argv)
 	}
 	int serve = strcmp(cmd, "serve") == 0;
 	int admin = strcmp(cmd, "create-admin") == 0;
+	int purge = strcmp(cmd, "purge-trash") == 0;
 	if (admin && !email) {
 		fprintf(stderr, "open-event-server: create-admin needs an EMAIL\n");
 		return 2;
 	}
-	if (!serve && !admin && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "healthcheck") != 0) {
+	if (!serve && !admin && !purge && strcmp(cmd, "migrate") != 0 &&
+	    strcmp(cmd, "healthcheck") != 0) {
 		fprintf(stderr, "open-event-server: unknown command %s (see --help)\n", cmd);
 		return 2;
 	}
@@ -389,6 +420,8 @@ int main(int argc, char **argv)
 		rc = cmd_serve();
 	} else if (admin) {
 		rc = admin_create_command(email);
+	} else if (purge) {
+		rc = cmd_purge_trash();
 	} else {
 		rc = cmd_migrate();
 	}

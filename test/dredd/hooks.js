@@ -73,7 +73,8 @@ const state = {
   skips: new Map(), // transaction name -> reason
   skipped: [], // [name, reason] of the transactions actually skipped
   unexplained: [], // names of transactions skipped without h.skip()
-  admin: null, // {id, email, password, token} once create-admin exists
+  admin: null, // {id, email, password, passwordHash, token} once create-admin exists
+  tokens: new Map(), // user id -> token of fixture users signed in by h.as()
 };
 
 function fail(t, msg) {
@@ -343,8 +344,49 @@ async function setUpAdmin() {
   if (login.status !== 200 || !login.json || typeof login.json.access_token !== 'string') {
     throw new Error(`POST /v1/auth/login as the admin: ${login.status} ${login.text.slice(0, 300)}`);
   }
-  state.admin = { id: 1, email, password, token: login.json.access_token };
+  state.admin = {
+    id: 1,
+    email,
+    password,
+    passwordHash: rows[0].row.password_hash,
+    token: login.json.access_token,
+  };
   console.log('dredd hooks: test admin is user 1, logged in');
+}
+
+// ---------------------------------------------------------------------------
+// OTHER USERS: fixture users that transactions act as (h.as).
+//
+// A fixture user is a users row inserted by a group's before hook with the
+// admin's password hash (h.admin.passwordHash), so that it signs in with the
+// admin's password: no other hash is ever computed. h.as(t, id) puts a token
+// of user `id` into the request; the first call for an id signs in through
+// POST /v1/auth/login with the email the row has then (so the row must
+// exist: insert the fixtures first), later calls reuse that token. A token
+// names only the user id, and stays valid across resets for as long as a
+// live, unblocked row with that id exists: every transaction that acts as
+// user N must insert a user N, and no transaction may block a user or make
+// it an admin by SQL (the server caches a user's status for up to 30 s).
+// Id 1 is the admin (h.asAdmin).
+// ---------------------------------------------------------------------------
+
+async function signIn(t, id) {
+  if (!state.admin) throw new Error('no test admin (the server has no create-admin command yet)');
+  let token = id === state.admin.id ? state.admin.token : state.tokens.get(id);
+  if (!token) {
+    const row = (await sql('SELECT email FROM users WHERE id = $1', [id])).rows[0];
+    if (!row) throw new Error(`h.as(t, ${id}): no user ${id} (insert the fixture user first)`);
+    const login = await request('POST', '/v1/auth/login', {
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: { email: row.email, password: state.admin.password },
+    });
+    if (login.status !== 200 || !login.json || typeof login.json.access_token !== 'string') {
+      throw new Error(`POST /v1/auth/login as user ${id}: ${login.status} ${login.text.slice(0, 300)}`);
+    }
+    token = login.json.access_token;
+    state.tokens.set(id, token);
+  }
+  t.request.headers.Authorization = `JWT ${token}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -466,6 +508,8 @@ function helpersFor(file) {
       if (!state.admin) throw new Error('no test admin (the server has no create-admin command yet)');
       t.request.headers.Authorization = `JWT ${state.admin.token}`;
     },
+    // Sends the transaction's request as user `id` (async).
+    as: (t, id) => signIn(t, id),
   };
 }
 

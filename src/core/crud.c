@@ -63,6 +63,8 @@ struct crud_route {
 static const struct resource events_ref = {
     .type = "event", .table = "events", .soft_delete = 1, .event_col = "id"};
 
+void (*crud_on_write)(const struct resource *r, int action, long long id, long long event_id);
+
 static const struct resource *const *all_types; /* every registered type */
 static int nall_types;
 
@@ -1763,6 +1765,18 @@ static void write_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	if (PQntuples(res) == 0) {
 		req_ctx_reply_error(ctx, 404, "No such object.", NULL, NULL);
 		return;
+	}
+	int is_event = r->event_col && strcmp(r->event_col, "id") == 0;
+	long long row_id = ws->kind == CRUD_DELETE ? w->id : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (crud_on_write) {
+		const char *perm_q = query_get(&ctx->query, "permanent");
+		int action = ws->kind == CRUD_CREATE  ? CRUD_CREATED
+			     : ws->restore	      ? CRUD_RESTORED
+			     : ws->kind != CRUD_DELETE ? CRUD_UPDATED
+			     : (!crud_soft_delete(r) || (perm_q && !strcmp(perm_q, "true")))
+				     ? CRUD_PURGED
+				     : CRUD_TRASHED;
+		crud_on_write(r, action, row_id, is_event ? row_id : w->event_id);
 	}
 	if (ws->kind == CRUD_DELETE) {
 		if (r->perm_update == PERM_SELF)

@@ -24,6 +24,14 @@ void crud_cleanup(void);
  * SOFT_DELETE / SOFT_DELETE_OFF. */
 int crud_soft_delete(const struct resource *r);
 
+enum crud_action { CRUD_CREATED, CRUD_UPDATED, CRUD_TRASHED, CRUD_RESTORED, CRUD_PURGED };
+
+/* Called on the loop after every committed write (set by the signals
+ * module; NULL: nothing to do). event_id is the row's event (the row itself
+ * for events; 0 for types outside events). Must not answer the request. */
+extern void (*crud_on_write)(const struct resource *r, int action, long long id,
+			     long long event_id);
+
 /* State of one write, for before_write hooks. */
 struct write_ctx {
 	struct req_ctx *ctx;		/* the request */

@@ -81,6 +81,14 @@ test: deps
 	@$(MAKE) --no-print-directory all unit-bins
 	@BIN=./$(BIN) UNIT_DIR=$(BUILD)/test bash scripts/test.sh
 
+unit: deps
+	@$(MAKE) --no-print-directory unit-bins
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+integration: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@BIN=./$(BIN) UNIT_DIR=$(BUILD)/test python3 test/integration/run.py
+
 # The same suites under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/open-event-server \

@@ -1767,15 +1767,16 @@ static void write_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		return;
 	}
 	int is_event = r->event_col && strcmp(r->event_col, "id") == 0;
-	long long row_id = ws->kind == CRUD_DELETE ? w->id : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	long long row_id =
+	    ws->kind == CRUD_DELETE ? w->id : strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (crud_on_write) {
 		const char *perm_q = query_get(&ctx->query, "permanent");
-		int action = ws->kind == CRUD_CREATE  ? CRUD_CREATED
-			     : ws->restore	      ? CRUD_RESTORED
+		int action = ws->kind == CRUD_CREATE   ? CRUD_CREATED
+			     : ws->restore	       ? CRUD_RESTORED
 			     : ws->kind != CRUD_DELETE ? CRUD_UPDATED
 			     : (!crud_soft_delete(r) || (perm_q && !strcmp(perm_q, "true")))
-				     ? CRUD_PURGED
-				     : CRUD_TRASHED;
+				 ? CRUD_PURGED
+				 : CRUD_TRASHED;
 		crud_on_write(r, action, row_id, is_event ? row_id : w->event_id);
 	}
 	if (ws->kind == CRUD_DELETE) {

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 
 #define PIPELINE_DEPTH_MAX 512 /* queries in flight on one connection */
@@ -244,16 +245,6 @@ static void cache_clear(struct pg_conn *c)
 	c->ncached = 0;
 }
 
-static unsigned long long sql_hash(const char *s)
-{
-	unsigned long long h = 1469598103934665603ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* The cache entry for sql on c: existing, or new (then *fresh = 1), or NULL
  * when the cache is full. */
 static struct stmt_entry *cache_lookup(struct pg_conn *c, const char *sql, int *fresh)
@@ -261,7 +252,7 @@ static struct stmt_entry *cache_lookup(struct pg_conn *c, const char *sql, int *
 	*fresh = 0;
 	if (!c->cache && !(c->cache = calloc(STMT_CACHE_SLOTS, sizeof(*c->cache))))
 		return NULL;
-	unsigned long long h = sql_hash(sql);
+	unsigned long long h = hash64(sql, strlen(sql));
 	for (size_t i = h & (STMT_CACHE_SLOTS - 1);; i = (i + 1) & (STMT_CACHE_SLOTS - 1)) {
 		struct stmt_entry *e = &c->cache[i];
 		if (!e->sql) {

@@ -21,6 +21,7 @@
 
 #include "core/app.h"
 #include "core/config.h"
+#include "core/hash.h"
 #include "core/jsonapi.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -275,17 +276,6 @@ void req_ctx_add_header(struct req_ctx *ctx, const char *name, const char *value
 		evhttp_add_header(evhttp_request_get_output_headers(ctx->req), name, value);
 }
 
-/* FNV-1a, 64 bits: cheap and stable for weak validators. */
-static unsigned long long fnv1a(const char *s, size_t n)
-{
-	unsigned long long h = 1469598103934665603ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* Whether an If-None-Match header names tag (weak comparison). */
 static int etag_matches(const char *inm, const char *tag)
 {
@@ -318,7 +308,7 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 		evhttp_add_header(h, "Content-Type", content_type);
 	if (etag && status == 200) {
 		char tag[32];
-		snprintf(tag, sizeof(tag), "W/\"%016llx\"", fnv1a(body, len));
+		snprintf(tag, sizeof(tag), "W/\"%016llx\"", hash64(body, len));
 		evhttp_add_header(h, "ETag", tag);
 		evhttp_add_header(h, "Vary", "Authorization");
 		const char *inm = req_ctx_header(ctx, "If-None-Match");

@@ -45,7 +45,7 @@ static int has_fk_col(const struct resource_rel *rel)
 	return !rel->to_many && rel->fk && !rel->sql_target_ids;
 }
 
-void resource_select_list(const struct resource *r, const char *alias, struct sqlbuf *b)
+static void build_select_list(const struct resource *r, const char *alias, struct sqlbuf *b)
 {
 	sqlbuf_add(b, "%s.id", alias);
 	for (int i = 0; i < r->nattrs; i++) {
@@ -60,6 +60,54 @@ void resource_select_list(const struct resource *r, const char *alias, struct sq
 	for (int i = 0; i < r->nrels; i++)
 		if (has_fk_col(&r->rels[i]))
 			sqlbuf_add(b, ", %s.%s", alias, r->rels[i].fk);
+}
+
+/* Select lists are built once per (type, alias) and kept: the engine asks
+ * for the same few on every request. The loop's thread only. */
+struct select_cache {
+	const struct resource *r; /* type */
+	char alias[8];		  /* alias */
+	char *text;		  /* the list */
+	size_t len;		  /* its length */
+};
+
+#define SELECT_CACHE_MAX 128
+static struct select_cache select_cache[SELECT_CACHE_MAX];
+static int nselect_cache;
+
+void resource_select_list(const struct resource *r, const char *alias, struct sqlbuf *b)
+{
+	for (int i = 0; i < nselect_cache; i++) {
+		struct select_cache *c = &select_cache[i];
+		if (c->r == r && strcmp(c->alias, alias) == 0) {
+			sqlbuf_cat(b, c->text, c->len);
+			return;
+		}
+	}
+	struct sqlbuf t;
+	sqlbuf_init(&t);
+	build_select_list(r, alias, &t);
+	if (!sqlbuf_failed(&t) && nselect_cache < SELECT_CACHE_MAX && strlen(alias) < 8) {
+		struct select_cache *c = &select_cache[nselect_cache++];
+		c->r = r;
+		snprintf(c->alias, sizeof(c->alias), "%s", alias);
+		c->text = t.s;
+		c->len = t.len;
+		sqlbuf_cat(b, c->text, c->len);
+		return;
+	}
+	if (!sqlbuf_failed(&t))
+		sqlbuf_cat(b, t.s, t.len);
+	else
+		b->failed = 1;
+	sqlbuf_free(&t);
+}
+
+void resource_cleanup(void)
+{
+	for (int i = 0; i < nselect_cache; i++)
+		free(select_cache[i].text);
+	nselect_cache = 0;
 }
 
 int resource_ncols(const struct resource *r)

@@ -132,6 +132,9 @@ void resource_select_list(const struct resource *r, const char *alias, struct sq
 struct json_object *resource_object(const struct resource *r, const PGresult *res, int row,
 				    int col0, int private_ok, const char *const *fields);
 
+/* Frees the cached select lists. */
+void resource_cleanup(void);
+
 /* Number of columns resource_select_list produces. */
 int resource_ncols(const struct resource *r);
 /* Column index (relative to col0) of the fk of to-one relationship `rel`. */

@@ -42,16 +42,41 @@ static int reserve(struct sqlbuf *b, size_t more)
 
 void sqlbuf_add(struct sqlbuf *b, const char *fmt, ...)
 {
+	if (b->failed)
+		return;
+	/* no directive: a plain copy */
+	if (!strchr(fmt, '%')) {
+		sqlbuf_cat(b, fmt, strlen(fmt));
+		return;
+	}
+	if (reserve(b, 64) < 0)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || reserve(b, (size_t)n) < 0)
+	if (n < 0) {
+		b->failed = 1;
 		return;
-	va_start(ap, fmt);
-	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		/* did not fit: grow and format again */
+		if (reserve(b, (size_t)n) < 0)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+void sqlbuf_cat(struct sqlbuf *b, const char *text, size_t len)
+{
+	if (reserve(b, len) < 0)
+		return;
+	memcpy(b->s + b->len, text, len);
+	b->len += len;
+	b->s[b->len] = '\0';
 }
 
 void sqlbuf_param_len(struct sqlbuf *b, const char *value, size_t len)

@@ -23,6 +23,8 @@ void sqlbuf_init(struct sqlbuf *b);
 void sqlbuf_free(struct sqlbuf *b);
 /* Appends trusted text (printf-style). */
 void sqlbuf_add(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends len bytes of trusted text. */
+void sqlbuf_cat(struct sqlbuf *b, const char *text, size_t len);
 /* Adds a parameter (copied; NULL for SQL NULL) and appends "$n". */
 void sqlbuf_param(struct sqlbuf *b, const char *value);
 /* Same with a length (value need not be NUL-terminated). */

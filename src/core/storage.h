@@ -33,8 +33,8 @@ int storage_is_s3(void);
  * Content-Type and Content-Disposition (may be NULL). cb runs later on the
  * loop unless cancelled. Returns NULL when it cannot start (cb not called). */
 struct storage_op *storage_put(const char *key, const void *data, size_t len,
-			       const char *content_type, const char *disposition,
-			       storage_put_cb cb, void *arg);
+			       const char *content_type, const char *disposition, storage_put_cb cb,
+			       void *arg);
 /* Reads an object back (for derived images, exports). */
 struct storage_op *storage_get(const char *key, storage_get_cb cb, void *arg);
 /* The callback will not run; the transfer is stopped or detached. */

@@ -34,5 +34,6 @@ int routes_init(struct router *r, struct pg_pool *pg)
 void routes_cleanup(void)
 {
 	crud_cleanup();
+	resource_cleanup();
 	ops_docs_free();
 }

@@ -24,7 +24,7 @@ UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 UNIT_DEPS_router  := src/core/router.c
 UNIT_DEPS_query   := src/core/query.c
-UNIT_DEPS_jsonapi := src/core/jsonapi.c src/core/query.c
+UNIT_DEPS_jsonapi := src/core/jsonapi.c src/core/query.c src/core/jsonw.c
 UNIT_DEPS_config  := src/core/config.c src/core/log.c src/core/cidr.c
 UNIT_DEPS_cidr    := src/core/cidr.c
 UNIT_DEPS_pg_pool := src/core/pg_pool.c src/core/log.c

@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/filter.h"
 #include "core/jsonapi.h"
+#include "core/jsonw.h"
 #include "core/log.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
@@ -469,10 +470,92 @@ static int sort_sql(const char *sort, const struct resource *r, struct sqlbuf *j
 
 /* ---- compound documents ---- */
 
+/* One resource object of a document: its attributes rendered at once, its
+ * relationships' linkage filled in as includes arrive, written at the end. */
+struct robj {
+	const struct resource *r;    /* type */
+	long long id;		     /* id */
+	char idtext[24];	     /* id as text */
+	char *attrs;		     /* the attributes object, owned */
+	size_t attrs_len;	     /* its length */
+	struct resource_linkage *lk; /* r->nrels entries once an include touched it */
+};
+
+static void robj_free(struct robj *o)
+{
+	if (!o)
+		return;
+	for (int i = 0; o->lk && i < o->r->nrels; i++)
+		free(o->lk[i].ids);
+	free(o->lk);
+	free(o->attrs);
+	free(o);
+}
+
+static struct robj *robj_new(const struct resource *r, const PGresult *res, int row, int col0,
+			     const struct principal *p, const char *const *fields)
+{
+	struct robj *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	const char *id = PQgetvalue(res, row, col0);
+	o->r = r;
+	o->id = strtoll(id, NULL, 10);
+	snprintf(o->idtext, sizeof(o->idtext), "%s", id);
+	struct jw w;
+	jw_init(&w);
+	resource_write_attrs(&w, r, res, row, col0, private_ok(r, p, id), fields);
+	if (w.failed) {
+		jw_free(&w);
+		free(o);
+		return NULL;
+	}
+	o->attrs = w.s;
+	o->attrs_len = w.len;
+	return o;
+}
+
+/* Starts the linkage of relationship idx: [] or null. */
+static int robj_link_init(struct robj *o, int idx)
+{
+	if (!o->lk && !(o->lk = calloc((size_t)o->r->nrels, sizeof(*o->lk))))
+		return -1;
+	o->lk[idx].set = 1;
+	o->lk[idx].n = 0;
+	return 0;
+}
+
+static int robj_link_add(struct robj *o, int idx, long long id)
+{
+	struct resource_linkage *l = &o->lk[idx];
+	if (!o->r->rels[idx].to_many) {
+		if (!l->ids && !(l->ids = malloc(sizeof(long long))))
+			return -1;
+		l->ids[0] = id;
+		l->n = 1;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 4;
+		long long *ids = realloc(l->ids, (size_t)cap * sizeof(*ids));
+		if (!ids)
+			return -1;
+		l->ids = ids;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = id;
+	return 0;
+}
+
+static void robj_write(struct jw *w, const struct robj *o, const char *const *fields)
+{
+	resource_write_object(w, o->r, o->idtext, o->attrs, o->attrs_len, fields, o->lk);
+}
+
 struct objref {
 	const struct resource *r; /* type */
 	long long id;		  /* id */
-	struct json_object *o;	  /* the resource object (borrowed) */
+	struct robj *o;		  /* the object (owned by the document's lists) */
 };
 
 /* A set of resource objects by (type, id): open addressing. */
@@ -488,8 +571,7 @@ static size_t objset_hash(const struct resource *r, long long id, size_t cap)
 	return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
-static struct json_object *objset_get(const struct objset *s, const struct resource *r,
-				      long long id)
+static struct robj *objset_get(const struct objset *s, const struct resource *r, long long id)
 {
 	if (!s->cap)
 		return NULL;
@@ -501,8 +583,7 @@ static struct json_object *objset_get(const struct objset *s, const struct resou
 	}
 }
 
-static int objset_put(struct objset *s, const struct resource *r, long long id,
-		      struct json_object *o)
+static int objset_put(struct objset *s, const struct resource *r, long long id, struct robj *o)
 {
 	if ((s->n + 1) * 2 > s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 64;
@@ -529,22 +610,51 @@ static int objset_put(struct objset *s, const struct resource *r, long long id,
 	return 0;
 }
 
+/* A growing list of objects, in document order; owns them. */
+struct robj_list {
+	struct robj **v; /* the objects */
+	size_t n, cap;	 /* used, allocated */
+};
+
+static int robj_list_add(struct robj_list *l, struct robj *o)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct robj **v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = o;
+	return 0;
+}
+
+static void robj_list_free(struct robj_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		robj_free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
 /* ---- reads ---- */
 
 struct read_state {
-	struct listq q;		      /* parameters */
-	const struct crud_route *cr;  /* route */
-	int single;		      /* a single resource (detail, to-one related) */
-	int pending;		      /* page + count results outstanding */
-	long count;		      /* meta.count */
-	int parent_missing;	      /* the parent of a related list is not visible */
-	int null_data;		      /* to-one related with no target */
-	struct json_object *data;     /* array (or the single object) */
-	struct json_object *included; /* array */
-	struct objset primary;	      /* data objects */
-	struct objset seen;	      /* included objects */
-	int inc_path, inc_level;      /* include progress */
-	struct objref *parents;	      /* objects of the current level */
+	struct listq q;		     /* parameters */
+	const struct crud_route *cr; /* route */
+	int single;		     /* a single resource (detail, to-one related) */
+	int pending;		     /* page + count results outstanding */
+	long count;		     /* meta.count */
+	int parent_missing;	     /* the parent of a related list is not visible */
+	int null_data;		     /* to-one related with no target */
+	int too_many;		     /* page[size]=0 and more rows than MAX_PAGE_SIZE */
+	struct robj_list data;	     /* primary data, in order */
+	struct robj_list included;   /* included objects, in order */
+	struct objset primary;	     /* data objects by (type, id) */
+	struct objset seen;	     /* included objects by (type, id) */
+	int inc_path, inc_level;     /* include progress */
+	struct objref *parents;	     /* objects of the current level */
 	size_t nparents;
 };
 
@@ -552,8 +662,8 @@ static void read_free(void *p)
 {
 	struct read_state *st = p;
 	listq_free(&st->q);
-	json_object_put(st->data);
-	json_object_put(st->included);
+	robj_list_free(&st->data);
+	robj_list_free(&st->included);
 	free(st->primary.slots);
 	free(st->seen.slots);
 	free(st->parents);
@@ -563,30 +673,29 @@ static void read_free(void *p)
 static void read_finish(struct req_ctx *ctx, struct read_state *st);
 static void include_next(struct req_ctx *ctx, struct read_state *st);
 
-/* Objects of type r at the start of an include path: the primary data. */
+/* Objects at the start of an include path: the primary data. */
 static int parents_from_primary(struct read_state *st)
 {
 	free(st->parents);
-	st->parents = calloc(st->primary.n ? st->primary.n : 1, sizeof(*st->parents));
+	st->parents = calloc(st->data.n ? st->data.n : 1, sizeof(*st->parents));
 	if (!st->parents)
 		return -1;
 	st->nparents = 0;
-	for (size_t i = 0; i < st->primary.cap; i++)
-		if (st->primary.slots[i].r)
-			st->parents[st->nparents++] = st->primary.slots[i];
+	for (size_t i = 0; i < st->data.n; i++)
+		st->parents[st->nparents++] =
+		    (struct objref){st->data.v[i]->r, st->data.v[i]->id, st->data.v[i]};
 	return 0;
 }
 
-/* Sets relationships[rel].data on every parent: [] or null to start. */
-static void linkage_init(struct read_state *st, const struct resource_rel *rel)
+/* Sets the linkage of rel on every parent to [] or null. */
+static int linkage_init(struct read_state *st, const struct resource_rel *rel)
 {
 	for (size_t i = 0; i < st->nparents; i++) {
-		struct json_object *rels, *ro;
-		if (!json_object_object_get_ex(st->parents[i].o, "relationships", &rels) ||
-		    !json_object_object_get_ex(rels, rel->name, &ro))
-			continue;
-		json_object_object_add(ro, "data", rel->to_many ? json_object_new_array() : NULL);
+		struct robj *o = st->parents[i].o;
+		if (robj_link_init(o, (int)(rel - o->r->rels)) < 0)
+			return -1;
 	}
+	return 0;
 }
 
 static struct json_object *identifier(const struct resource *r, const char *id)
@@ -608,42 +717,41 @@ static void include_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	const struct resource_rel *rel = path->rels[st->inc_level];
 	const struct resource *t = rel->target;
 	const char *const *fields = fields_for(&st->q, t);
-	/* the parents' objects by id (one type per level) */
+	/* the parents by id (one type per level) */
 	struct objset byid = {0};
+	int oom = 0;
 	for (size_t i = 0; i < st->nparents; i++)
-		objset_put(&byid, st->parents[i].r, st->parents[i].id, st->parents[i].o);
+		oom |= objset_put(&byid, st->parents[i].r, st->parents[i].id, st->parents[i].o);
 	int n = PQntuples(res);
 	struct objref *next = calloc((size_t)n + 1, sizeof(*next));
 	size_t nnext = 0;
-	for (int row = 0; row < n; row++) {
+	oom |= !next;
+	for (int row = 0; row < n && !oom; row++) {
 		long long owner = strtoll(PQgetvalue(res, row, 0), NULL, 10);
-		const char *id = PQgetvalue(res, row, 1);
-		long long idn = strtoll(id, NULL, 10);
-		struct json_object *o = objset_get(&st->seen, t, idn);
+		long long idn = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+		struct robj *o = objset_get(&st->seen, t, idn);
 		if (!o)
 			o = objset_get(&st->primary, t, idn);
 		if (!o) {
-			o = resource_object(t, res, row, 1, private_ok(t, &ctx->principal, id),
-					    fields);
-			json_object_array_add(st->included, o);
-			objset_put(&st->seen, t, idn, o);
-		}
-		if (next)
-			next[nnext++] = (struct objref){t, idn, o};
-		struct json_object *parent = objset_get(&byid, st->parents[0].r, owner);
-		struct json_object *rels, *ro;
-		if (parent && json_object_object_get_ex(parent, "relationships", &rels) &&
-		    json_object_object_get_ex(rels, rel->name, &ro)) {
-			if (rel->to_many) {
-				struct json_object *arr;
-				if (json_object_object_get_ex(ro, "data", &arr) && arr)
-					json_object_array_add(arr, identifier(t, id));
-			} else {
-				json_object_object_add(ro, "data", identifier(t, id));
+			o = robj_new(t, res, row, 1, &ctx->principal, fields);
+			if (!o || robj_list_add(&st->included, o) < 0) {
+				robj_free(o);
+				oom = 1;
+				break;
 			}
+			oom |= objset_put(&st->seen, t, idn, o);
 		}
+		next[nnext++] = (struct objref){t, idn, o};
+		struct robj *parent = objset_get(&byid, st->parents[0].r, owner);
+		if (parent)
+			oom |= robj_link_add(parent, (int)(rel - parent->r->rels), idn);
 	}
 	free(byid.slots);
+	if (oom) {
+		free(next);
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
 	free(st->parents);
 	st->parents = next;
 	st->nparents = nnext;
@@ -662,24 +770,25 @@ static void include_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 /* Queries the next include level, or finishes. */
 static void include_next(struct req_ctx *ctx, struct read_state *st)
 {
-	if (st->inc_path >= st->q.ninc || st->nparents == 0) {
-		if (st->inc_path < st->q.ninc && st->nparents == 0) {
-			/* nothing to include below here: next path */
-			st->inc_path++;
-			st->inc_level = 0;
-			if (st->inc_path < st->q.ninc && parents_from_primary(st) == 0) {
-				include_next(ctx, st);
-				return;
-			}
-		}
-		if (st->inc_path >= st->q.ninc) {
-			read_finish(ctx, st);
+	while (st->inc_path < st->q.ninc && st->nparents == 0) {
+		/* nothing to include below here: the next path */
+		st->inc_path++;
+		st->inc_level = 0;
+		if (st->inc_path < st->q.ninc && parents_from_primary(st) < 0) {
+			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
 			return;
 		}
 	}
+	if (st->inc_path >= st->q.ninc) {
+		read_finish(ctx, st);
+		return;
+	}
 	const struct resource_rel *rel = st->q.inc[st->inc_path].rels[st->inc_level];
 	const struct resource *pr = st->parents[0].r, *t = rel->target;
-	linkage_init(st, rel);
+	if (linkage_init(st, rel) < 0) {
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
 	struct sqlbuf b;
 	sqlbuf_init(&b);
 	sqlbuf_add(&b, "SELECT pp.id, ");
@@ -720,27 +829,46 @@ static void include_next(struct req_ctx *ctx, struct read_state *st)
 
 static void read_finish(struct req_ctx *ctx, struct read_state *st)
 {
-	struct json_object *doc;
+	struct jw w;
+	jw_init(&w);
+	const char *const *fields = fields_for(&st->q, st->cr->r);
+	jw_lit(&w, "{\"data\":");
 	if (st->single) {
-		doc = jsonapi_doc(st->null_data ? NULL : st->data);
-		if (st->null_data)
-			json_object_object_add(doc, "data", NULL);
+		if (st->null_data || st->data.n == 0)
+			jw_lit(&w, "null");
 		else
-			st->data = NULL;
-		struct json_object *links = json_object_new_object();
-		json_object_object_add(links, "self", json_object_new_string(ctx->path));
-		json_object_object_add(doc, "links", links);
+			robj_write(&w, st->data.v[0], fields);
+		jw_lit(&w, ",\"links\":{\"self\":");
+		jw_cstr(&w, ctx->path);
+		jw_lit(&w, "}");
 	} else {
-		doc = jsonapi_doc(st->data);
-		st->data = NULL;
-		jsonapi_add_paging(doc, ctx->path, &ctx->query, st->count, st->q.number,
-				   st->q.size);
+		jw_raw(&w, "[", 1);
+		for (size_t i = 0; i < st->data.n; i++) {
+			if (i)
+				jw_raw(&w, ",", 1);
+			robj_write(&w, st->data.v[i], fields);
+		}
+		jw_raw(&w, "]", 1);
+		jw_raw(&w, ",", 1);
+		jsonapi_write_paging(&w, ctx->path, &ctx->query, st->count, st->q.number,
+				     st->q.size);
 	}
 	if (st->q.ninc > 0) {
-		json_object_object_add(doc, "included", st->included);
-		st->included = NULL;
+		jw_lit(&w, ",\"included\":[");
+		for (size_t i = 0; i < st->included.n; i++) {
+			if (i)
+				jw_raw(&w, ",", 1);
+			robj_write(&w, st->included.v[i], fields_for(&st->q, st->included.v[i]->r));
+		}
+		jw_raw(&w, "]", 1);
 	}
-	req_ctx_reply_json(ctx, 200, doc, 1);
+	jw_lit(&w, ",\"jsonapi\":{\"version\":\"1.0\"}}");
+	if (w.failed)
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	else
+		req_ctx_reply(ctx, 200, JSONAPI_MEDIA_TYPE, w.s, w.len,
+			      ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
+	jw_free(&w);
 }
 
 /* "T t ON <cond>" joining the targets of rel to parent alias pp. */
@@ -802,21 +930,28 @@ static void rows_into_data(struct req_ctx *ctx, struct read_state *st, PGresult 
 	const struct resource *r = st->cr->r;
 	const char *const *fields = fields_for(&st->q, r);
 	int n = PQntuples(res);
+	if (st->q.size == 0 && !st->single && n > cfg.max_page_size) {
+		st->too_many = 1;
+		return;
+	}
 	for (int i = 0; i < n; i++) {
-		const char *id = PQgetvalue(res, i, col0);
-		struct json_object *o =
-		    resource_object(r, res, i, col0, private_ok(r, &ctx->principal, id), fields);
-		objset_put(&st->primary, r, strtoll(id, NULL, 10), o);
-		if (st->single)
-			st->data = o;
-		else
-			json_object_array_add(st->data, o);
+		struct robj *o = robj_new(r, res, i, col0, &ctx->principal, fields);
+		if (!o || robj_list_add(&st->data, o) < 0) {
+			robj_free(o);
+			st->too_many = -1; /* out of memory */
+			return;
+		}
+		objset_put(&st->primary, r, o->id, o);
 	}
 }
 
 static void read_ready(struct req_ctx *ctx, struct read_state *st)
 {
-	if (st->q.ninc > 0 && st->primary.n > 0) {
+	if (st->too_many < 0) {
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
+	if (st->q.ninc > 0 && st->data.n > 0) {
 		if (parents_from_primary(st) < 0) {
 			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
 			return;
@@ -835,7 +970,7 @@ static void list_step(struct req_ctx *ctx, struct read_state *st)
 		req_ctx_reply_error(ctx, 404, "The parent object does not exist.", NULL, NULL);
 		return;
 	}
-	if (st->q.size == 0 && json_object_array_length(st->data) > (size_t)cfg.max_page_size) {
+	if (st->too_many > 0) {
 		req_ctx_reply_error(ctx, 400, "page[size]=0 asks for more rows than MAX_PAGE_SIZE.",
 				    NULL, "page[size]");
 		return;
@@ -876,8 +1011,6 @@ static struct read_state *read_new(struct req_ctx *ctx, int single, int paged)
 	}
 	st->cr = route_of(ctx);
 	st->single = single;
-	st->data = single ? NULL : json_object_new_array();
-	st->included = json_object_new_array();
 	ctx->hdata = st;
 	ctx->hfree = read_free;
 	if (listq_parse(ctx, st->cr->r, &st->q, paged) < 0)
@@ -1806,18 +1939,31 @@ static void write_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		req_ctx_reply_json(ctx, 200, doc, 1);
 		return;
 	}
-	int priv = ctx->principal.is_admin || (r->perm_update == PERM_SELF) ||
-		   private_ok(r, &ctx->principal, id);
-	struct json_object *o = resource_object(r, res, 0, 0, priv, NULL);
-	struct json_object *doc = jsonapi_doc(o);
-	char self[128];
-	snprintf(self, sizeof(self), "/v1/%s/%s", r->path, id);
-	struct json_object *links = json_object_new_object();
-	json_object_object_add(links, "self", json_object_new_string(self));
-	json_object_object_add(doc, "links", links);
+	/* the writer sees what the write produced (a new user sees its own email) */
+	struct principal self = ctx->principal;
+	if (r->perm_update == PERM_SELF)
+		self.is_admin = 1;
+	struct robj *o = robj_new(r, res, 0, 0, &self, NULL);
+	struct jw jw;
+	jw_init(&jw);
+	char selfpath[128];
+	snprintf(selfpath, sizeof(selfpath), "/v1/%s/%s", r->path, id);
+	jw_lit(&jw, "{\"data\":");
+	if (o)
+		robj_write(&jw, o, NULL);
+	jw_lit(&jw, ",\"links\":{\"self\":");
+	jw_cstr(&jw, selfpath);
+	jw_lit(&jw, "},\"jsonapi\":{\"version\":\"1.0\"}}");
+	robj_free(o);
+	if (!o || jw.failed) {
+		jw_free(&jw);
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
 	if (w->creating)
-		req_ctx_add_header(ctx, "Location", self);
-	req_ctx_reply_json(ctx, w->creating ? 201 : 200, doc, 1);
+		req_ctx_add_header(ctx, "Location", selfpath);
+	req_ctx_reply(ctx, w->creating ? 201 : 200, JSONAPI_MEDIA_TYPE, jw.s, jw.len, 0);
+	jw_free(&jw);
 }
 
 /* The text of an attribute value for a parameter; NULL for JSON null. */

@@ -4,6 +4,7 @@
  * Pure functions over json-c objects; the caller owns what they return.
  */
 #include "core/jsonapi.h"
+#include "core/jsonw.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -84,36 +85,49 @@ struct json_object *jsonapi_error_doc(int status, const char *detail, const char
 	return doc;
 }
 
-static void add_link(struct json_object *links, const char *name, const char *path,
-		     const struct query *q, long number, long size)
+/* Writes "name":"<path?query&page...>". */
+static void write_link(struct jw *w, const char *name, const char *path, const struct query *q,
+		       long number, long size)
 {
-	size_t need = query_link(NULL, 0, path, q, number, size) + 1;
-	char *buf = malloc(need);
-	if (!buf)
+	char small[512];
+	size_t need = query_link(small, sizeof(small), path, q, number, size);
+	char *buf = need < sizeof(small) ? small : malloc(need + 1);
+	if (!buf) {
+		w->failed = 1;
 		return;
-	query_link(buf, need, path, q, number, size);
-	json_object_object_add(links, name, json_object_new_string(buf));
-	free(buf);
+	}
+	if (buf != small)
+		query_link(buf, need + 1, path, q, number, size);
+	jw_cstr(w, name);
+	jw_raw(w, ":", 1);
+	jw_str(w, buf, need);
+	if (buf != small)
+		free(buf);
 }
 
-void jsonapi_add_paging(struct json_object *doc, const char *path, const struct query *q,
-			long count, long number, long size)
+void jsonapi_write_paging(struct jw *w, const char *path, const struct query *q, long count,
+			  long number, long size)
 {
-	struct json_object *links = json_object_new_object();
 	long last = size > 0 ? (count + size - 1) / size : 1;
 	if (last < 1)
 		last = 1;
-	add_link(links, "self", path, q, number, size);
-	add_link(links, "first", path, q, 1, size);
-	add_link(links, "last", path, q, last, size);
-	if (number > 1)
-		add_link(links, "prev", path, q, number - 1 <= last ? number - 1 : last, size);
-	if (number < last)
-		add_link(links, "next", path, q, number + 1, size);
-	json_object_object_add(doc, "links", links);
-	struct json_object *meta = json_object_new_object();
-	json_object_object_add(meta, "count", json_object_new_int64(count));
-	json_object_object_add(doc, "meta", meta);
+	jw_lit(w, "\"links\":{");
+	write_link(w, "self", path, q, number, size);
+	jw_raw(w, ",", 1);
+	write_link(w, "first", path, q, 1, size);
+	jw_raw(w, ",", 1);
+	write_link(w, "last", path, q, last, size);
+	if (number > 1) {
+		jw_raw(w, ",", 1);
+		write_link(w, "prev", path, q, number - 1 <= last ? number - 1 : last, size);
+	}
+	if (number < last) {
+		jw_raw(w, ",", 1);
+		write_link(w, "next", path, q, number + 1, size);
+	}
+	jw_lit(w, "},\"meta\":{\"count\":");
+	jw_int(w, count);
+	jw_raw(w, "}", 1);
 }
 
 /* Whether [s, s+len) (trimmed) is the JSON:API media type, and whether

@@ -23,10 +23,13 @@ struct json_object *jsonapi_error_doc(int status, const char *detail, const char
 /* {"jsonapi":{"version":"1.0"}} plus data when given (takes ownership). */
 struct json_object *jsonapi_doc(struct json_object *data);
 
-/* Adds "links" (self, first, last, prev, next) and "meta":{"count"} to a
- * list document. size 0 means everything on one page. */
-void jsonapi_add_paging(struct json_object *doc, const char *path, const struct query *q,
-			long count, long number, long size);
+struct jw;
+
+/* Writes the members "links" (self, first, last, prev, next) and
+ * "meta":{"count"} of a list document (no braces around them). size 0
+ * means everything on one page. */
+void jsonapi_write_paging(struct jw *w, const char *path, const struct query *q, long count,
+			  long number, long size);
 
 /* Content negotiation of JSON:API 1.0 for a request's Content-Type (NULL when
  * there is no body) and Accept headers: 0 acceptable, 415 or 406. */

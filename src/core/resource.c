@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsonw.h"
 #include "core/sqlbuf.h"
+
+#include <math.h>
 
 static int rendered(const struct resource_attr *a)
 {
@@ -133,24 +136,6 @@ int resource_fk_col(const struct resource *r, const struct resource_rel *rel)
 	return -1;
 }
 
-static struct json_object *attr_value(const struct resource_attr *a, const PGresult *res, int row,
-				      int col)
-{
-	if (a->type == ATTR_NULL || PQgetisnull(res, row, col))
-		return NULL;
-	const char *v = PQgetvalue(res, row, col);
-	switch (a->type) {
-	case ATTR_BOOL:
-		return json_object_new_boolean(v[0] == 't');
-	case ATTR_INT:
-		return json_object_new_int64(strtoll(v, NULL, 10));
-	case ATTR_FLOAT:
-		return json_object_new_double(strtod(v, NULL));
-	default:
-		return json_object_new_string_len(v, PQgetlength(res, row, col));
-	}
-}
-
 static int in_fields(const char *const *fields, const char *name)
 {
 	if (!fields)
@@ -161,48 +146,113 @@ static int in_fields(const char *const *fields, const char *name)
 	return 0;
 }
 
-struct json_object *resource_object(const struct resource *r, const PGresult *res, int row,
-				    int col0, int private_ok, const char *const *fields)
+void resource_write_attrs(struct jw *w, const struct resource *r, const PGresult *res, int row,
+			  int col0, int private_ok, const char *const *fields)
 {
-	const char *id = PQgetvalue(res, row, col0);
-	char self[128];
-	snprintf(self, sizeof(self), "/v1/%s/%s", r->path, id);
-
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "type", json_object_new_string(r->type));
-	json_object_object_add(o, "id", json_object_new_string(id));
-
-	struct json_object *attrs = json_object_new_object();
-	int col = col0 + 1;
+	int col = col0 + 1, first = 1;
+	jw_raw(w, "{", 1);
 	for (int i = 0; i < r->nattrs; i++) {
 		const struct resource_attr *a = &r->attrs[i];
 		if (a->flags & ATTR_WRITEONLY)
 			continue;
-		if (in_fields(fields, a->name) && (private_ok || !(a->flags & ATTR_PRIVATE)))
-			json_object_object_add(attrs, a->name, attr_value(a, res, row, col));
+		int c = col;
 		if (rendered(a))
 			col++;
-	}
-	json_object_object_add(o, "attributes", attrs);
-
-	struct json_object *rels = json_object_new_object();
-	for (int i = 0; i < r->nrels; i++) {
-		if (!in_fields(fields, r->rels[i].name))
+		if (!in_fields(fields, a->name) || (!private_ok && (a->flags & ATTR_PRIVATE)))
 			continue;
-		char buf[192];
-		struct json_object *links = json_object_new_object();
-		snprintf(buf, sizeof(buf), "%s/relationships/%s", self, r->rels[i].name);
-		json_object_object_add(links, "self", json_object_new_string(buf));
-		snprintf(buf, sizeof(buf), "%s/%s", self, r->rels[i].name);
-		json_object_object_add(links, "related", json_object_new_string(buf));
-		struct json_object *rel = json_object_new_object();
-		json_object_object_add(rel, "links", links);
-		json_object_object_add(rels, r->rels[i].name, rel);
+		if (!first)
+			jw_raw(w, ",", 1);
+		first = 0;
+		jw_cstr(w, a->name);
+		jw_raw(w, ":", 1);
+		if (a->type == ATTR_NULL || PQgetisnull(res, row, c)) {
+			jw_raw(w, "null", 4);
+			continue;
+		}
+		const char *v = PQgetvalue(res, row, c);
+		int len = PQgetlength(res, row, c);
+		switch (a->type) {
+		case ATTR_BOOL:
+			jw_lit(w, v[0] == 't' ? "true" : "false");
+			break;
+		case ATTR_INT:
+			jw_raw(w, v, (size_t)len);
+			break;
+		case ATTR_FLOAT:
+			/* NaN and infinities are not JSON */
+			if (isfinite(strtod(v, NULL)))
+				jw_raw(w, v, (size_t)len);
+			else
+				jw_raw(w, "null", 4);
+			break;
+		default:
+			jw_str(w, v, (size_t)len);
+			break;
+		}
 	}
-	json_object_object_add(o, "relationships", rels);
+	jw_raw(w, "}", 1);
+}
 
-	struct json_object *links = json_object_new_object();
-	json_object_object_add(links, "self", json_object_new_string(self));
-	json_object_object_add(o, "links", links);
-	return o;
+void resource_write_object(struct jw *w, const struct resource *r, const char *id,
+			   const char *attrs, size_t attrs_len, const char *const *fields,
+			   const struct resource_linkage *lk)
+{
+	jw_lit(w, "{\"type\":");
+	jw_cstr(w, r->type);
+	jw_lit(w, ",\"id\":");
+	jw_cstr(w, id);
+	jw_lit(w, ",\"attributes\":");
+	jw_raw(w, attrs, attrs_len);
+	jw_lit(w, ",\"relationships\":{");
+	int first = 1;
+	for (int i = 0; i < r->nrels; i++) {
+		const struct resource_rel *rel = &r->rels[i];
+		if (!in_fields(fields, rel->name))
+			continue;
+		if (!first)
+			jw_raw(w, ",", 1);
+		first = 0;
+		/* names and paths are ours (no escaping needed); ids are digits */
+		jw_raw(w, "\"", 1);
+		jw_lit(w, rel->name);
+		jw_lit(w, "\":{\"links\":{\"self\":\"/v1/");
+		jw_lit(w, r->path);
+		jw_raw(w, "/", 1);
+		jw_lit(w, id);
+		jw_lit(w, "/relationships/");
+		jw_lit(w, rel->name);
+		jw_lit(w, "\",\"related\":\"/v1/");
+		jw_lit(w, r->path);
+		jw_raw(w, "/", 1);
+		jw_lit(w, id);
+		jw_raw(w, "/", 1);
+		jw_lit(w, rel->name);
+		jw_lit(w, "\"}");
+		if (lk && lk[i].set) {
+			jw_lit(w, ",\"data\":");
+			if (rel->to_many)
+				jw_raw(w, "[", 1);
+			else if (lk[i].n == 0)
+				jw_lit(w, "null");
+			for (int j = 0; j < lk[i].n; j++) {
+				if (j)
+					jw_raw(w, ",", 1);
+				jw_lit(w, "{\"type\":");
+				jw_cstr(w, rel->target->type);
+				jw_lit(w, ",\"id\":\"");
+				jw_int(w, lk[i].ids[j]);
+				jw_lit(w, "\"}");
+				if (!rel->to_many)
+					break;
+			}
+			if (rel->to_many)
+				jw_raw(w, "]", 1);
+		}
+		jw_raw(w, "}", 1);
+	}
+	jw_lit(w, "},\"links\":{\"self\":\"/v1/");
+	jw_lit(w, r->path);
+	jw_raw(w, "/", 1);
+	jw_lit(w, id);
+	jw_lit(w, "\"}}");
 }

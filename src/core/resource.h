@@ -126,11 +126,25 @@ const struct resource_rel *resource_rel_find(const struct resource *r, const cha
  * attributes, then the fk column of every to-one relationship that has one. */
 void resource_select_list(const struct resource *r, const char *alias, struct sqlbuf *b);
 
-/* Renders row `row` (columns as resource_select_list, from column `col0`)
- * as a resource object. private_ok: render ATTR_PRIVATE attributes.
- * fields: sparse fieldset (NULL: all), as a NULL-terminated name list. */
-struct json_object *resource_object(const struct resource *r, const PGresult *res, int row,
-				    int col0, int private_ok, const char *const *fields);
+struct jw;
+
+/* The linkage of one relationship of one object, when included. */
+struct resource_linkage {
+	int set;	/* 1: write a "data" member */
+	int n, cap;	/* ids */
+	long long *ids; /* owned */
+};
+
+/* Writes the "attributes" object of row `row` (columns as
+ * resource_select_list, from col0). private_ok: render ATTR_PRIVATE attributes; fields: sparse
+ * fieldset (NULL: all) as a NULL-terminated name list. */
+void resource_write_attrs(struct jw *w, const struct resource *r, const PGresult *res, int row,
+			  int col0, int private_ok, const char *const *fields);
+/* Writes a whole resource object from its id and attributes text; lk (NULL
+ * or r->nrels entries) gives the linkage of included relationships. */
+void resource_write_object(struct jw *w, const struct resource *r, const char *id,
+			   const char *attrs, size_t attrs_len, const char *const *fields,
+			   const struct resource_linkage *lk);
 
 /* Frees the cached select lists. */
 void resource_cleanup(void);

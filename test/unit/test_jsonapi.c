@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/jsonapi.h"
+#include "core/jsonw.h"
 #include "core/query.h"
 
 /* The member at a '/'-separated path ("errors/0/source/pointer"); array
@@ -196,11 +197,17 @@ static struct json_object *paged(const char *qs, const char *path, long count, l
 				 long size)
 {
 	struct query q;
-	struct json_object *doc = jsonapi_doc(json_object_new_array());
+	struct jw w;
 
+	jw_init(&w);
+	jw_lit(&w, "{\"data\":[],\"jsonapi\":{\"version\":\"1.0\"},");
 	assert_int_equal(query_parse(&q, qs, NULL), 0);
-	jsonapi_add_paging(doc, path, &q, count, number, size);
+	jsonapi_write_paging(&w, path, &q, count, number, size);
+	jw_lit(&w, "}");
 	query_free(&q);
+	struct json_object *doc = json_tokener_parse(jw_text(&w));
+	assert_non_null(doc);
+	jw_free(&w);
 	return doc;
 }
 

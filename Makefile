@@ -12,7 +12,13 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) -Isrc $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm
 
-SRCS := $(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c)
+# Modules being written by other hands, not yet wired in: out of the build
+# until they are.
+WIP  := src/core/storage.c src/core/s3.c src/core/mime.c src/core/multipart.c \
+	src/core/dataurl.c src/handlers/upload.c src/handlers/tasks.c \
+	src/handlers/versions.c src/handlers/exports.c \
+	$(wildcard src/signals/*.c src/tasks/*.c)
+SRCS := $(filter-out $(WIP),$(wildcard src/core/*.c src/handlers/*.c src/signals/*.c src/tasks/*.c))
 BUILD ?= build/release
 SQLS := $(sort $(wildcard sql/[0-9][0-9][0-9]_*.sql))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/migrations.o

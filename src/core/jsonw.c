@@ -39,7 +39,7 @@ static int grow(struct jw *w, size_t more)
 
 void jw_raw(struct jw *w, const char *s, size_t n)
 {
-	if (grow(w, n) < 0)
+	if (w->len + n + 1 > w->cap && grow(w, n) < 0)
 		return;
 	memcpy(w->s + w->len, s, n);
 	w->len += n;
@@ -59,11 +59,16 @@ void jw_str(struct jw *w, const char *s, size_t n)
 	char *o = w->s + w->len;
 	*o++ = '"';
 	for (size_t i = 0; i < n; i++) {
+		/* copy the run of bytes that need no escaping at once */
+		size_t j = i;
+		while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+			j++;
+		memcpy(o, s + i, j - i);
+		o += j - i;
+		if (j == n)
+			break;
+		i = j;
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			*o++ = (char)c;
-			continue;
-		}
 		*o++ = '\\';
 		switch (c) {
 		case '"':

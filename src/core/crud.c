@@ -1229,16 +1229,19 @@ static void rel_get_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 static void linkage_query(struct req_ctx *ctx, req_db_cb cb, void *arg)
 {
 	const struct crud_route *cr = route_of(ctx);
+	int trash;
+	if (trash_mode(ctx, &trash) < 0)
+		return;
 	struct sqlbuf b;
 	sqlbuf_init(&b);
 	sqlbuf_add(&b, "SELECT pp.id, t.id FROM %s pp LEFT JOIN ", cr->parent->table);
 	rel_join(&b, cr->rel);
 	sqlbuf_add(&b, " AND ");
-	access_visible(cr->rel->target, "t", &ctx->principal, TRASH_HIDE, &b);
+	access_visible(cr->rel->target, "t", &ctx->principal, trash, &b);
 	sqlbuf_add(&b, " WHERE ");
 	id_condition(ctx, "pp", &b);
 	sqlbuf_add(&b, " AND ");
-	access_visible(cr->parent, "pp", &ctx->principal, TRASH_HIDE, &b);
+	access_visible(cr->parent, "pp", &ctx->principal, parent_trash(trash), &b);
 	sqlbuf_add(&b, " ORDER BY t.id");
 	if (!sqlbuf_failed(&b))
 		req_ctx_query(ctx, PG_READ, NULL, b.s, b.nparams, sqlbuf_params(&b), cb, arg);
@@ -1385,6 +1388,10 @@ static int pointer_error(struct req_ctx *ctx, int status, const char *detail, co
 			 const char *name)
 {
 	char ptr[160];
+	/* on a relationship route the request document's data is the linkage */
+	if (ctx->hfree == write_free && ((struct write_state *)ctx->hdata)->w.rel_only &&
+	    section && strcmp(section, "relationships") == 0)
+		section = NULL;
 	if (!section)
 		snprintf(ptr, sizeof(ptr), "/data");
 	else

@@ -354,7 +354,61 @@ async function insertWorld(h, names = TABLES.map(([t]) => t)) {
   }
 }
 
+// The ids of a list answer's data, and its meta.count.
+function listed(t) {
+  if (!t.real || !t.real.body) throw new Error('no answer to check');
+  const doc = JSON.parse(t.real.body);
+  return { ids: (doc.data || []).map((o) => o.id), count: doc.meta && doc.meta.count, doc };
+}
+
+// An after hook: the list holds exactly `ids`, in this order, of `count`
+// in all (default: as many as ids).
+function expectIds(ids, count = ids.length) {
+  return (t) => {
+    if (t.fail) return; // already failed: Gavel says why
+    const got = listed(t);
+    if (JSON.stringify(got.ids) !== JSON.stringify(ids) || got.count !== count) {
+      t.fail = `expected ids [${ids}] of ${count}, got [${got.ids}] of ${got.count}`;
+    }
+  };
+}
+
+/*
+ * Registers the hooks of a group: `entries` maps transaction names to
+ *   a user id (act as that user), or an object with
+ *     as       user id to act as (1: the admin); none: anonymous
+ *     tables   tables of the world to insert (default: all of it; [] none)
+ *     setup    async (t) => {...} run after the fixtures, before signing in
+ *     after    an after hook (e.g. expectIds(...))
+ * A transaction whose documented request carries an Authorization header
+ * with a placeholder ("<token ...>") must name a user: the run fails
+ * otherwise, so that no example is sent with the placeholder by mistake.
+ */
+function define(h, entries) {
+  for (const [name, spec] of Object.entries(entries)) {
+    const o = typeof spec === 'number' ? { as: spec } : spec || {};
+    h.before(name, async (t) => {
+      await insertWorld(h, o.tables);
+      if (o.setup) await o.setup(t);
+      if (o.as) await h.as(t, o.as);
+      const auth = t.request.headers.Authorization || '';
+      if (auth.includes('<token')) throw new Error('documented with a token but no user: set `as`');
+    });
+    if (o.after) h.after(name, o.after);
+  }
+}
+
 module.exports = function () {
   // registers nothing: see the comment at the top
 };
-Object.assign(module.exports, { ROWS, TABLES, OWNER, STRANGER, TRACK_ORGANIZER, insertWorld });
+Object.assign(module.exports, {
+  ROWS,
+  TABLES,
+  OWNER,
+  STRANGER,
+  TRACK_ORGANIZER,
+  insertWorld,
+  define,
+  expectIds,
+  listed,
+});

@@ -1167,7 +1167,7 @@ static void do_related_one(struct req_ctx *ctx)
 	sqlbuf_add(&b, " FROM %s pp LEFT JOIN ", cr->parent->table);
 	rel_join(&b, cr->rel);
 	sqlbuf_add(&b, " AND ");
-	access_visible(cr->r, "t", &ctx->principal, TRASH_HIDE, &b);
+	access_visible(cr->r, "t", &ctx->principal, st->q.trash, &b);
 	sqlbuf_add(&b, " WHERE ");
 	id_condition(ctx, "pp", &b);
 	sqlbuf_add(&b, " AND ");

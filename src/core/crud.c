@@ -1389,8 +1389,8 @@ static int pointer_error(struct req_ctx *ctx, int status, const char *detail, co
 {
 	char ptr[160];
 	/* on a relationship route the request document's data is the linkage */
-	if (ctx->hfree == write_free && ((struct write_state *)ctx->hdata)->w.rel_only &&
-	    section && strcmp(section, "relationships") == 0)
+	if (ctx->hfree == write_free && ((struct write_state *)ctx->hdata)->w.rel_only && section &&
+	    strcmp(section, "relationships") == 0)
 		section = NULL;
 	if (!section)
 		snprintf(ptr, sizeof(ptr), "/data");

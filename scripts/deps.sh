@@ -16,7 +16,7 @@ PACKAGES=(
 	libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev
 	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev
 	postgresql-15 postgresql-client-15 redis-server
-	wrk python3 curl procps util-linux clang-format valgrind nginx-light
+	wrk python3 curl procps util-linux clang-format valgrind nginx-light awscli
 )
 # Node.js may come from elsewhere (e.g. NodeSource); only fall back to
 # Debian's packages when there is no `node` at all.

@@ -23,10 +23,10 @@ enum dataurl_status {
 };
 
 struct dataurl {
-	char type[128];	    /* declared media type, lower-case, no parameters; "" when absent */
-	int base64;	    /* the payload was base64 */
+	char type[128];	     /* declared media type, lower-case, no parameters; "" when absent */
+	int base64;	     /* the payload was base64 */
 	unsigned char *data; /* decoded bytes (malloc'd, never NULL on success), caller frees */
-	size_t len;	    /* their length */
+	size_t len;	     /* their length */
 };
 
 /* Decodes s[0..len) into out. Decoded payloads over max_bytes are refused

@@ -31,9 +31,11 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/migrate.h"
+#include "core/mime.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
 #include "core/router.h"
+#include "core/storage.h"
 #include "core/workers.h"
 #include "handlers/routes.h"
 
@@ -125,7 +127,7 @@ static int run_worker(int reuseport)
 		goto out;
 	}
 	srv = http_server_new(app.base, app.router, reuseport);
-	if (!srv || workers_start(app.base, 0) < 0)
+	if (!srv || mime_init() < 0 || storage_init(app.base) < 0 || workers_start(app.base, 0) < 0)
 		goto out;
 	auth_set_cache_ttl_ms(cfg.auth_cache_ttl_ms);
 	req_ctx_on_done = check_drained;
@@ -144,6 +146,8 @@ out:
 	req_ctx_on_done = NULL;
 	http_server_free(srv); /* closes connections: their contexts finish */
 	workers_stop();	       /* runs the last jobs' completions: they find no client */
+	storage_cleanup();     /* after workers_stop: aborts transfers still running */
+	mime_cleanup();
 	if (grace_timer)
 		event_free(grace_timer);
 	if (sigterm)

@@ -6,9 +6,9 @@
  * to show (Content-Disposition) and a name for object keys.
  *
  * Owns: the libmagic handle. Never: opens or loads the magic database after
- * start-up; is used from more than one thread (the handle is not shared
- * safely: the loop thread only); keeps libmagic's returned string (copied at
- * once).
+ * start-up; lets two threads use the handle at once (a mutex serialises
+ * mime_detect, which may run on any thread: uploads detect on the worker
+ * pool); keeps libmagic's returned string (copied at once).
  */
 #ifndef OES_MIME_H
 #define OES_MIME_H
@@ -25,8 +25,9 @@ void mime_cleanup(void);
 
 /* The content type of data[0..len) from its first MIME_SNIFF_BYTES, into
  * out ("image/png", "text/plain; charset=utf-8"): lower-case, a charset only
- * for text/* types (us-ascii reported as utf-8), application/octet-stream
- * when libmagic has no answer or the file is empty. Loop thread only. */
+ * for text types (us-ascii reported as utf-8), application/octet-stream
+ * when libmagic has no answer or the file is empty. Any thread (calls are
+ * serialised); after mime_init. */
 void mime_detect(const void *data, size_t len, char *out, size_t outlen);
 
 /* Whether a detected type is an image /v1/upload/image takes: PNG, JPEG,

@@ -16,6 +16,7 @@
 #include "core/multipart.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -331,9 +332,11 @@ static int headers_done(struct multipart *m)
 		if (*src == ' ' || *src == '\t') {
 			if (!line)
 				return fail(m, "malformed part header");
+			const char *v = skip_ows(src); /* before w overwrites anything */
+			size_t vlen = (size_t)(e - v);
 			*w++ = ' ';
-			memmove(w, skip_ows(src), (size_t)(e - skip_ows(src)));
-			w += e - skip_ows(src);
+			memmove(w, v, vlen);
+			w += vlen;
 		} else {
 			if (line) {
 				*w++ = '\0';
@@ -483,7 +486,7 @@ int multipart_finish(struct multipart *m)
 		return -1;
 	if (m->state != MP_EPILOGUE) {
 		fail(m, m->nparts == 0 && m->state == MP_PREAMBLE ? "no boundary in the body"
-								    : "truncated body");
+								  : "truncated body");
 		return -1;
 	}
 	return 0;

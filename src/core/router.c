@@ -8,6 +8,8 @@
  *
  * Captures: "{event_id}" takes a positive id or an event identifier; every
  * other capture name ("{id}", "{user_id}", ...) takes a positive id only.
+ * A last segment "{*}" matches one or more remaining segments of any text
+ * (the handler reads them from the path); it captures nothing.
  *
  * Precedence: when several routes match the path and allow the method, the
  * one with the most literal segments wins ("/v1/users/me" beats
@@ -31,6 +33,7 @@ enum seg_kind {
 	SEG_LITERAL,  /* must equal the text */
 	SEG_ID,	      /* a capture taking router_parse_id */
 	SEG_EVENT_ID, /* a capture taking an id or an event identifier */
+	SEG_REST,     /* "{*}", last: one or more segments of any text */
 };
 
 struct seg {
@@ -114,6 +117,14 @@ int router_add(struct router *r, const struct route *route)
 			if (end != NULL)
 				*end = '\0';
 			s = &e.segs[nsegs++];
+			if (len == 3 && memcmp(p, "{*}", 3) == 0) {
+				if (end != NULL)
+					goto fail; /* only as the last segment */
+				s->kind = SEG_REST;
+				s->text = "*";
+				s->len = 1;
+				break;
+			}
 			if (p[0] == '{') {
 				if (len < 3 || p[len - 1] != '}' || ncaps == ROUTER_MAX_PARAMS)
 					goto fail;
@@ -230,13 +241,16 @@ static int entry_match(const struct route_entry *e, const struct path_seg *ps, i
 		       struct route_param *params, int *nparams)
 {
 	int i, np = 0;
+	int rest = e->nsegs > 0 && e->segs[e->nsegs - 1].kind == SEG_REST;
 
-	if (e->nsegs != n)
+	if (rest ? n < e->nsegs : e->nsegs != n)
 		return 0;
 	for (i = 0; i < n; i++) {
 		const struct seg *s = &e->segs[i];
 		struct route_param *rp;
 
+		if (s->kind == SEG_REST)
+			break;
 		if (s->kind == SEG_LITERAL) {
 			if (s->len != ps[i].len || memcmp(s->text, ps[i].s, s->len) != 0)
 				return 0;

@@ -5,6 +5,8 @@
  *   {id}        a positive integer that fits in int64 (leading zeros refused)
  *   {event_id}  an {id}, or an event identifier: 8 lower- or upper-case hex
  *               characters that are not all digits
+ *   {*}         last segment only: one or more segments of any text (the
+ *               handler reads them from the path); captures nothing
  * A segment that fails its capture's rule does not match (so bad ids are 404).
  * Pure: no I/O, no allocation during matching.
  */

@@ -44,20 +44,20 @@ struct s3_sock {
 };
 
 struct s3_xfer {
-	struct s3_xfer *next, *prev; /* in client->xfers */
-	struct s3_client *c;	     /* owner */
-	CURL *easy;		     /* the easy handle, in the multi handle */
-	struct curl_slist *headers;  /* request headers */
-	const char *method;	     /* "PUT", "GET", "DELETE" (for logs) */
-	char *key;		     /* object key (for logs) */
-	s3_cb cb;		     /* NULL once cancelled */
-	void *arg;		     /* its argument */
-	int cancelled;		     /* s3_cancel ran: reap without calling back */
-	char *data;		     /* PUT body (owned) */
-	size_t len, off;	     /* its size and the read position */
-	char *resp;		     /* response body */
-	size_t rlen, rcap, rmax;     /* its length, allocation and limit */
-	int too_big;		     /* the response went over rmax */
+	struct s3_xfer *next, *prev;  /* in client->xfers */
+	struct s3_client *c;	      /* owner */
+	CURL *easy;		      /* the easy handle, in the multi handle */
+	struct curl_slist *headers;   /* request headers */
+	const char *method;	      /* "PUT", "GET", "DELETE" (for logs) */
+	char *key;		      /* object key (for logs) */
+	s3_cb cb;		      /* NULL once cancelled */
+	void *arg;		      /* its argument */
+	int cancelled;		      /* s3_cancel ran: reap without calling back */
+	char *data;		      /* PUT body (owned) */
+	size_t len, off;	      /* its size and the read position */
+	char *resp;		      /* response body */
+	size_t rlen, rcap, rmax;      /* its length, allocation and limit */
+	int too_big;		      /* the response went over rmax */
 	char errbuf[CURL_ERROR_SIZE]; /* curl's message */
 };
 
@@ -99,18 +99,16 @@ static int unreserved(unsigned char c)
 char *s3_object_url(const struct s3_client *c, const char *key)
 {
 	size_t klen = strlen(key);
-	size_t n = strlen(c->scheme) + strlen(c->hostport) + strlen(c->prefix) +
-		   strlen(c->bucket) + 3 * klen + 16;
+	size_t n = strlen(c->scheme) + strlen(c->hostport) + strlen(c->prefix) + strlen(c->bucket) +
+		   3 * klen + 16;
 	char *url = malloc(n);
 	if (!url)
 		return NULL;
 	int w;
 	if (c->path_style)
-		w = snprintf(url, n, "%s://%s%s/%s/", c->scheme, c->hostport, c->prefix,
-			     c->bucket);
+		w = snprintf(url, n, "%s://%s%s/%s/", c->scheme, c->hostport, c->prefix, c->bucket);
 	else
-		w = snprintf(url, n, "%s://%s.%s%s/", c->scheme, c->bucket, c->hostport,
-			     c->prefix);
+		w = snprintf(url, n, "%s://%s.%s%s/", c->scheme, c->bucket, c->hostport, c->prefix);
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < klen; i++) {
 		unsigned char ch = (unsigned char)key[i];
@@ -264,8 +262,8 @@ static void event_cb(evutil_socket_t fd, short what, void *arg)
 	struct s3_sock *sk = arg;
 	struct s3_client *c = sk->c; /* sk may be freed by the call below */
 	int running = 0;
-	int action = ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
-		     ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+	int action =
+	    ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 	curl_multi_socket_action(c->multi, fd, action, &running);
 	check_multi_info(c);
 	if (running <= 0 && evtimer_pending(c->timer, NULL))
@@ -343,6 +341,8 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
 	size_t n = size * nitems, left = x->len - x->off;
 	if (n > left)
 		n = left;
+	if (n == 0)
+		return 0;
 	memcpy(buf, x->data + x->off, n);
 	x->off += n;
 	return n;
@@ -362,8 +362,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	struct s3_xfer *x = arg;
 	size_t n = size * nmemb;
 	if (x->rlen + n > x->rmax) {
+		if (strcmp(x->method, "GET") != 0)
+			return n; /* an error body kept for the log only: drop the rest */
 		x->too_big = 1;
-		return strcmp(x->method, "GET") == 0 ? 0 : n; /* a GET stops; else drop the rest */
+		return 0; /* a GET stops */
 	}
 	if (x->rlen + n + 1 > x->rcap) {
 		size_t cap = x->rcap ? x->rcap : 4096;
@@ -503,8 +505,7 @@ struct s3_xfer *s3_put(struct s3_client *c, const char *key, void *data, size_t 
 	return xfer_start(c, x);
 }
 
-struct s3_xfer *s3_get(struct s3_client *c, const char *key, size_t max_bytes, s3_cb cb,
-		       void *arg)
+struct s3_xfer *s3_get(struct s3_client *c, const char *key, size_t max_bytes, s3_cb cb, void *arg)
 {
 	if (!c || !key)
 		return NULL;
@@ -612,8 +613,9 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_config 
 	snprintf(c->sigv4, n, "aws:amz:%s:s3", cfg->region);
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	if (!(v->features & CURL_VERSION_ASYNCHDNS))
-		log_warn(NULL, "s3: libcurl %s resolves host names synchronously: use an IP "
-			       "address in S3_ENDPOINT",
+		log_warn(NULL,
+			 "s3: libcurl %s resolves host names synchronously: use an IP "
+			 "address in S3_ENDPOINT",
 			 v->version);
 	c->timer = evtimer_new(base, timeout_cb, c);
 	c->reaper = event_new(base, -1, 0, reaper_cb, c);
@@ -643,7 +645,8 @@ void s3_client_free(struct s3_client *c)
 		curl_multi_remove_handle(c->multi, x->easy);
 		x->errbuf[0] = '\0';
 		if (!x->cancelled)
-			snprintf(x->errbuf, sizeof(x->errbuf), "stopped: the server is shutting down");
+			snprintf(x->errbuf, sizeof(x->errbuf),
+				 "stopped: the server is shutting down");
 		xfer_finish(x, CURLE_ABORTED_BY_CALLBACK, 0, NULL);
 	}
 	if (c->multi)

@@ -54,8 +54,7 @@ struct s3_xfer *s3_put(struct s3_client *c, const char *key, void *data, size_t 
 		       const char *sha256_hex, const char *content_type, const char *disposition,
 		       s3_cb cb, void *arg);
 /* GET of key; at most max_bytes of body (more: err -1). */
-struct s3_xfer *s3_get(struct s3_client *c, const char *key, size_t max_bytes, s3_cb cb,
-		       void *arg);
+struct s3_xfer *s3_get(struct s3_client *c, const char *key, size_t max_bytes, s3_cb cb, void *arg);
 /* DELETE of key. */
 struct s3_xfer *s3_delete(struct s3_client *c, const char *key, s3_cb cb, void *arg);
 /* The callback will not run; the transfer is aborted by curl at its next

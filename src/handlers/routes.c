@@ -12,6 +12,7 @@
 #include "handlers/auth.h"
 #include "handlers/ops.h"
 #include "handlers/resources.h"
+#include "handlers/upload.h"
 
 static const struct route routes[] = {
     {ROUTER_GET, "/health-check", ops_health, NULL, 0},
@@ -19,6 +20,9 @@ static const struct route routes[] = {
     {ROUTER_GET, "/docs", ops_docs, NULL, 0},
     {ROUTER_POST, "/v1/auth/login", auth_login, NULL, 0},
     {ROUTER_POST, "/auth/session", auth_login, NULL, 0},
+    {ROUTER_POST, "/v1/upload/image", upload_image, NULL, ROUTE_UPLOAD},
+    {ROUTER_POST, "/v1/upload/files", upload_files, NULL, ROUTE_UPLOAD},
+    {ROUTER_GET, "/static/{*}", upload_static, NULL, 0},
 };
 
 int routes_init(struct router *r, struct pg_pool *pg)

@@ -8,9 +8,11 @@
  */
 #include "core/req_ctx.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -163,10 +165,24 @@ static void conn_close_cb(struct evhttp_connection *evcon, void *arg)
 static void closed_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct req_ctx *ctx = arg;
-	(void)fd, (void)what;
 	struct evhttp_connection *evcon = ctx->evcon;
 	if (ctx->replied || !evcon)
 		return;
+	if (!(what & EV_CLOSED)) {
+		/* epoll reports a reset as readable, not closed: look without
+		 * taking. Data waiting is a pipelined request (the client is
+		 * still there): from then on watch for a close only. */
+		char c;
+		ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0 ||
+		    (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+			event_del(ctx->closed_ev);
+			event_assign(ctx->closed_ev, app.base, fd, EV_CLOSED | EV_PERSIST,
+				     closed_cb, ctx);
+			event_add(ctx->closed_ev, NULL);
+			return;
+		}
+	}
 	evhttp_connection_set_closecb(evcon, NULL, NULL);
 	req_ctx_ref(ctx);
 	client_gone(ctx);
@@ -250,7 +266,8 @@ struct req_ctx *req_ctx_new(struct evhttp_request *req)
 	struct bufferevent *bev = evhttp_connection_get_bufferevent(ctx->evcon);
 	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
 	if (fd >= 0) {
-		ctx->closed_ev = event_new(app.base, fd, EV_CLOSED | EV_PERSIST, closed_cb, ctx);
+		ctx->closed_ev =
+		    event_new(app.base, fd, EV_CLOSED | EV_READ | EV_PERSIST, closed_cb, ctx);
 		if (ctx->closed_ev)
 			event_add(ctx->closed_ev, NULL);
 	}

@@ -40,7 +40,7 @@ UNIT_DEPS_multipart := src/core/multipart.c
 UNIT_DEPS_dataurl := src/core/dataurl.c
 UNIT_DEPS_mime    := src/core/mime.c src/core/log.c
 
-.PHONY: all deps run test unit integration asan valgrind bench format format-check clean docs
+.PHONY: all deps run test unit integration asan valgrind bench format format-check clean docs fuzz soak
 
 all: $(BIN)
 
@@ -115,6 +115,15 @@ valgrind: deps
 # Renders docs/api (API Blueprint) to docs/api/build/index.html, served at /docs.
 docs: deps
 	@bash scripts/docs.sh
+
+# libFuzzer targets in test/fuzz/ (clang), FUZZ_SECONDS each (600); FUZZ_TARGETS="router jwt" picks some.
+fuzz: deps
+	@bash scripts/fuzz.sh $(FUZZ_TARGETS)
+
+# SOAK_SECONDS (600) of mixed load on a private PostgreSQL; RSS every minute, fails above +10%.
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@BIN=./$(BIN) bash bench/soak.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -17,6 +17,7 @@ PACKAGES=(
 	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev
 	postgresql-15 postgresql-client-15 redis-server
 	wrk python3 curl procps util-linux clang-format valgrind nginx-light awscli
+	clang libclang-rt-14-dev slowhttptest python3-aiosmtpd
 )
 # Node.js may come from elsewhere (e.g. NodeSource); only fall back to
 # Debian's packages when there is no `node` at all.

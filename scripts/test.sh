@@ -104,6 +104,7 @@ run_suite() {
 run_unit
 run_suite integration python3 test/integration/run.py
 run_suite dredd bash test/dredd/run.sh
+run_suite fuzz bash scripts/fuzz.sh --quick
 
 if ((${#BROKEN[@]})); then
 	printf 'test.sh: could not run: %s\n' "${BROKEN[@]}" >&2

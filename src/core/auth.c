@@ -174,7 +174,9 @@ static int verify(const char *token, struct principal *p, char *why, size_t whyl
 	}
 	int rc = -1;
 	/* pinned: libjwt verified with whatever alg the header named */
-	if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+	/* libjwt compares the header's alg without case: ask for it exactly */
+	const char *alg = jwt_get_header(jwt, "alg");
+	if (jwt_get_alg(jwt) != JWT_ALG_HS256 || !alg || strcmp(alg, "HS256") != 0) {
 		say(why, whylen, "The token's algorithm is not HS256.");
 		jwt_free(jwt);
 		return -1;

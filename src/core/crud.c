@@ -211,6 +211,9 @@ static void db_fail(struct req_ctx *ctx, PGresult *res, int reading)
 		req_ctx_reply_error(ctx, 404, "A related object does not exist.", NULL, NULL);
 	} else if (strcmp(st, "57014") == 0) {
 		req_ctx_reply_error(ctx, 503, "The database did not answer in time.", NULL, NULL);
+	} else if (strncmp(st, "57P0", 4) == 0 || strncmp(st, "08", 2) == 0) {
+		/* the server went away under the query (shutdown, crash, lost link) */
+		req_ctx_reply_error(ctx, 503, "The database is unavailable.", NULL, NULL);
 	} else {
 		log_error(ctx->id, "query failed (%s): %s", st,
 			  res ? PQresultErrorMessage(res) : "no result");
@@ -1515,20 +1518,7 @@ static struct json_object *parse_body(struct req_ctx *ctx)
 	struct evbuffer *in = evhttp_request_get_input_buffer(ctx->req);
 	size_t len = evbuffer_get_length(in);
 	const char *text = (const char *)evbuffer_pullup(in, -1);
-	struct json_tokener *tok = json_tokener_new_ex(BODY_MAX_DEPTH);
-	struct json_object *o = NULL;
-	if (tok)
-		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	if (tok && text) {
-		o = json_tokener_parse_ex(tok, text, (int)len);
-		if (json_tokener_get_error(tok) != json_tokener_success ||
-		    json_tokener_get_parse_end(tok) != len) {
-			json_object_put(o);
-			o = NULL;
-		}
-	}
-	if (tok)
-		json_tokener_free(tok);
+	struct json_object *o = jsonapi_parse(text, len, BODY_MAX_DEPTH);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		struct deferred *d = deferred_of(ctx);

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "core/access.h"
+#include "core/jsonapi.h"
 
 #define FILTER_MAX_DEPTH 8
 #define FILTER_MAX_NODES 64
@@ -320,18 +321,10 @@ int filter_sql(const char *text, const struct resource *r, const char *alias,
 	struct fstate st = {p, b, err, errlen, 0, 0};
 	if (strlen(text) > FILTER_MAX_TEXT)
 		return fail(&st, "the filter is too long", NULL);
-	struct json_tokener *tok = json_tokener_new_ex(FILTER_MAX_DEPTH * 2 + 4);
-	if (!tok)
-		return fail(&st, "out of memory", NULL);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text));
-	int bad = json_tokener_get_error(tok) != json_tokener_success ||
-		  json_tokener_get_parse_end(tok) != strlen(text);
-	json_tokener_free(tok);
-	if (bad || !root) {
-		json_object_put(root);
-		return fail(&st, "the filter is not valid JSON", NULL);
-	}
+	struct json_object *root = jsonapi_parse(text, strlen(text), FILTER_MAX_DEPTH * 2 + 4);
+	if (!root)
+		return fail(&st, "the filter is not valid JSON (or holds invalid UTF-8 or NUL)",
+			    NULL);
 	sqlbuf_add(b, " AND (");
 	int rc = node_sql(&st, root, r, alias, 0);
 	sqlbuf_add(b, ")");

@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
@@ -76,6 +80,22 @@ static void preflight(struct req_ctx *ctx, int allowed)
 	req_ctx_reply(ctx, 204, NULL, NULL, 0, 0);
 }
 
+/* Two Content-Length headers that disagree: the body evhttp read may not be
+ * the one a proxy in front saw (request smuggling). */
+static int conflicting_length(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *cl = NULL;
+	for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next) {
+		if (strcasecmp(kv->key, "Content-Length") != 0)
+			continue;
+		if (cl && strcmp(cl, kv->value) != 0)
+			return 1;
+		cl = kv->value;
+	}
+	return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct http_server *s = arg;
@@ -90,6 +110,11 @@ static void on_request(struct evhttp_request *req, void *arg)
 	ctx->path = strdup(path && *path ? path : "/");
 	if (!ctx->path) {
 		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+		return;
+	}
+	if (conflicting_length(req)) {
+		req_ctx_add_header(ctx, "Connection", "close");
+		req_ctx_reply_error(ctx, 400, "Conflicting Content-Length headers.", NULL, NULL);
 		return;
 	}
 	int r = router_match(s->router, ctx->method, ctx->path, &ctx->match);

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 struct status_title {
@@ -177,4 +178,44 @@ int jsonapi_check_media(const char *content_type, int has_body, const char *acce
 			return 406;
 	}
 	return 0;
+}
+
+/* Whether text holds the escape \u0000 (a NUL inside a string), not
+ * counting an escaped backslash before "u0000". */
+static int has_escaped_nul(const char *text, size_t len)
+{
+	for (size_t i = 0; i + 6 <= len; i++) {
+		if (text[i] != '\\')
+			continue;
+		if (text[i + 1] == '\\') {
+			i++; /* an escaped backslash */
+			continue;
+		}
+		if (text[i + 1] == 'u' && text[i + 2] == '0' && text[i + 3] == '0' &&
+		    text[i + 4] == '0' && text[i + 5] == '0')
+			return 1;
+	}
+	return 0;
+}
+
+struct json_object *jsonapi_parse(const char *text, size_t len, int max_depth)
+{
+	if (!text || len == 0 || len > INT32_MAX || memchr(text, '\0', len) ||
+	    has_escaped_nul(text, len))
+		return NULL;
+	struct json_tokener *tok = json_tokener_new_ex(max_depth);
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	struct json_object *o = json_tokener_parse_ex(tok, text, (int)len);
+	int ok = o && json_tokener_get_error(tok) == json_tokener_success;
+	/* nothing but white space may follow the value */
+	for (size_t i = ok ? json_tokener_get_parse_end(tok) : len; i < len && ok; i++)
+		ok = text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r';
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
 }

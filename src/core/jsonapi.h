@@ -31,6 +31,11 @@ struct jw;
 void jsonapi_write_paging(struct jw *w, const char *path, const struct query *q, long count,
 			  long number, long size);
 
+/* Parses a whole JSON text strictly (RFC 8259 syntax, valid UTF-8, at most
+ * max_depth levels, no NUL inside strings, nothing but white space after the
+ * value). NULL when it is not such a text. Caller owns the result. */
+struct json_object *jsonapi_parse(const char *text, size_t len, int max_depth);
+
 /* Content negotiation of JSON:API 1.0 for a request's Content-Type (NULL when
  * there is no body) and Accept headers: 0 acceptable, 415 or 406. */
 int jsonapi_check_media(const char *content_type, int has_body, const char *accept);

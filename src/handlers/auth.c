@@ -170,18 +170,8 @@ static struct json_object *body_object(struct req_ctx *ctx)
 	if (n == 0 || n > (size_t)INT32_MAX)
 		return NULL;
 	const char *data = (const char *)evbuffer_pullup(buf, -1);
-	struct json_tokener *tok = json_tokener_new_ex(32);
-	if (!data || !tok) {
-		if (tok)
-			json_tokener_free(tok);
-		return NULL;
-	}
-	struct json_object *o = json_tokener_parse_ex(tok, data, (int)n);
-	int ok = o && json_tokener_get_error(tok) == json_tokener_success;
-	for (size_t i = ok ? json_tokener_get_parse_end(tok) : n; i < n; i++)
-		if (!strchr(" \t\r\n", data[i]))
-			ok = 0; /* something after the value */
-	json_tokener_free(tok);
+	struct json_object *o = jsonapi_parse(data, n, 32);
+	int ok = o != NULL;
 	if (!ok || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		return NULL;

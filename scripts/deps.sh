@@ -13,11 +13,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 PACKAGES=(
 	build-essential pkg-config
-	libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev
+	libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev libvips42
 	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev
 	postgresql-15 postgresql-client-15 redis-server
-	wrk python3 curl procps util-linux clang-format valgrind nginx-light awscli
-	clang libclang-rt-14-dev slowhttptest python3-aiosmtpd
+	wrk python3 python3-icalendar curl procps util-linux clang-format valgrind nginx-light awscli
+	clang libclang-rt-14-dev slowhttptest python3-aiosmtpd libvips42 python3-icalendar
 )
 # Node.js may come from elsewhere (e.g. NodeSource); only fall back to
 # Debian's packages when there is no `node` at all.

@@ -9,7 +9,13 @@
  * be HS256 (so `none` and HS384/HS512 are refused even when signed with our
  * key); `identity` is a positive integer; `exp` is an integer and > now;
  * `nbf` and `iat`, when present, are integers and nbf <= now; `jti`, when
- * present, is a string of at most 63 bytes.
+ * present, is a string of at most 63 bytes; `iat_ms` (ours: the issue time
+ * in milliseconds, compared with tokens_valid_after), when present, is an
+ * integer.
+ *
+ * Revocations: auth_revocation_check (core/revocations) answers from memory;
+ * when it cannot (its state is stale, e.g. at start-up), the users query
+ * checks the token's jti and iat_ms in the database instead, uncached.
  *
  * Owns: the cache (a direct-mapped table of AUTH_CACHE_SLOTS entries, one
  * per user id hash, each valid for the cache TTL). Never: logs a token,
@@ -39,6 +45,7 @@
 #define AUTH_CACHE_TTL_MS 30000 /* spec §5: at most 30 s */
 #define AUTH_CHALLENGE	  "JWT realm=\"open-event-server\""
 #define AUTH_FAILED	  "Authentication failed"
+#define AUTH_REVOKED	  "The token has been revoked."
 
 struct cache_entry {
 	long long user_id;  /* 0: empty slot */
@@ -54,6 +61,14 @@ static int cache_ttl_ms = AUTH_CACHE_TTL_MS;
 static const char user_sql[] =
     "SELECT is_admin, is_super_admin, is_blocked, deleted_at IS NOT NULL FROM users "
     "WHERE id = $1";
+/* the same, and whether the token is revoked (when memory cannot tell) */
+static const char user_revoked_sql[] =
+    "SELECT is_admin, is_super_admin, is_blocked, deleted_at IS NOT NULL, "
+    "coalesce(tokens_valid_after > to_timestamp($3::bigint / 1000.0), false) OR EXISTS "
+    "(SELECT 1 FROM token_revocations WHERE jti = $2 AND expires_at > now()) FROM users "
+    "WHERE id = $1";
+
+int (*auth_revocation_check)(const struct principal *p);
 
 /* ---- tokens ---- */
 
@@ -112,7 +127,7 @@ static int int_claim(struct json_object *claims, const char *name, long long *ou
 /* Checks the claims of a verified token into p; 1 or -1 with why. */
 static int check_claims(struct json_object *claims, struct principal *p, char *why, size_t whylen)
 {
-	long long identity = 0, exp = 0, nbf = 0, iat = 0;
+	long long identity = 0, exp = 0, nbf = 0, iat = 0, iat_ms = 0;
 	long long now = (long long)time(NULL);
 	if (!json_object_is_type(claims, json_type_object)) {
 		say(why, whylen, "The token's payload is not a JSON object.");
@@ -125,7 +140,8 @@ static int check_claims(struct json_object *claims, struct principal *p, char *w
 	int has_exp = int_claim(claims, "exp", &exp);
 	int has_nbf = int_claim(claims, "nbf", &nbf);
 	int has_iat = int_claim(claims, "iat", &iat);
-	if (has_exp != 1 || has_nbf < 0 || has_iat < 0) {
+	int has_iat_ms = int_claim(claims, "iat_ms", &iat_ms);
+	if (has_exp != 1 || has_nbf < 0 || has_iat < 0 || has_iat_ms < 0) {
 		say(why, whylen, "The token's exp, nbf or iat claim is missing or not an integer.");
 		return -1;
 	}
@@ -154,6 +170,7 @@ static int check_claims(struct json_object *claims, struct principal *p, char *w
 	p->user_id = identity;
 	p->exp = exp;
 	p->iat = has_iat ? iat : 0;
+	p->iat_ms = has_iat_ms ? iat_ms : p->iat * 1000;
 	if (jti)
 		snprintf(p->jti, sizeof(p->jti), "%s", jti);
 	return 1;
@@ -242,6 +259,11 @@ int auth_parse_header(const char *header, struct principal *p, char *why, size_t
 
 char *auth_issue_token(long long user_id, char *jti_out)
 {
+	return auth_issue_token_after(user_id, 0, jti_out);
+}
+
+char *auth_issue_token_after(long long user_id, long long min_iat_ms, char *jti_out)
+{
 	int keylen;
 	const unsigned char *key = secret(&keylen);
 	if (user_id <= 0 || keylen == 0 || sodium_init() < 0)
@@ -250,7 +272,12 @@ char *auth_issue_token(long long user_id, char *jti_out)
 	char jti[2 * sizeof(raw) + 1];
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(jti, sizeof(jti), raw, sizeof(raw));
-	long now = (long)time(NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long now = (long)ts.tv_sec;
+	long long iat_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (iat_ms < min_iat_ms)
+		iat_ms = min_iat_ms;
 	char *out = NULL;
 	jwt_t *jwt = NULL;
 	if (jwt_new(&jwt) != 0 || !jwt)
@@ -258,6 +285,7 @@ char *auth_issue_token(long long user_id, char *jti_out)
 	if (jwt_add_grant_int(jwt, "identity", (long)user_id) == 0 &&
 	    jwt_add_grant_int(jwt, "iat", now) == 0 && jwt_add_grant_int(jwt, "nbf", now) == 0 &&
 	    jwt_add_grant_int(jwt, "exp", now + cfg.jwt_ttl_s) == 0 &&
+	    jwt_add_grant_int(jwt, "iat_ms", (long)iat_ms) == 0 &&
 	    jwt_add_grant(jwt, "jti", jti) == 0 &&
 	    jwt_set_alg(jwt, JWT_ALG_HS256, key, keylen) == 0)
 		out = jwt_encode_str(jwt);
@@ -384,6 +412,10 @@ static void user_loaded(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		e.ok = !truthy(res, 2) && !truthy(res, 3);
 	}
 	cache_put(e.user_id, e.is_admin, e.is_super_admin, e.ok);
+	if (e.ok && PQntuples(res) > 0 && PQnfields(res) >= 5 && truthy(res, 4)) {
+		auth_reply_unauthorized(ctx, AUTH_REVOKED);
+		return;
+	}
 	admit(ctx, &e, done);
 }
 
@@ -400,17 +432,26 @@ void auth_resolve(struct req_ctx *ctx, void (*done)(struct req_ctx *ctx))
 		auth_reply_unauthorized(ctx, why);
 		return;
 	}
-	const struct cache_entry *e = cache_get(ctx->principal.user_id);
+	int revoked = auth_revocation_check ? auth_revocation_check(&ctx->principal) : 0;
+	if (revoked > 0) {
+		auth_reply_unauthorized(ctx, AUTH_REVOKED);
+		return;
+	}
+	const struct cache_entry *e = revoked == 0 ? cache_get(ctx->principal.user_id) : NULL;
 	if (e) {
 		admit(ctx, e, done);
 		return;
 	}
-	char id[24];
+	char id[24], iat_ms[24];
 	snprintf(id, sizeof(id), "%lld", ctx->principal.user_id);
-	const char *params[1] = {id};
+	snprintf(iat_ms, sizeof(iat_ms), "%lld", ctx->principal.iat_ms);
+	const char *params[3] = {id, ctx->principal.jti, iat_ms};
 	void *arg;
 	_Static_assert(sizeof(arg) == sizeof(done), "function pointers fit in void *");
 	memcpy(&arg, &done, sizeof(arg));
 	/* on refusal req_ctx_query has answered 503 */
-	req_ctx_query(ctx, PG_READ, NULL, user_sql, 1, params, user_loaded, arg);
+	if (revoked < 0) /* memory cannot tell: the database does */
+		req_ctx_query(ctx, PG_READ, NULL, user_revoked_sql, 3, params, user_loaded, arg);
+	else
+		req_ctx_query(ctx, PG_READ, NULL, user_sql, 1, params, user_loaded, arg);
 }

@@ -97,6 +97,29 @@ static const struct setting settings[] = {
      "base URL of stored objects in answers, e.g. a CDN (default: the S3 object URL)"},
     {"S3_TIMEOUT_MS", SET_INT, &cfg.s3_timeout_ms, "20000", 100, 3600000,
      "limit of one S3 transfer, then the upload answers 502"},
+    {"REDIS_URL", SET_STR, &cfg.redis_url, NULL, 0, 0,
+     "redis://[:password@]host[:port][/db] dispatching tasks to every instance and worker "
+     "(unset: tasks run on each process's own loop)"},
+    {"SIGNALS", SET_BOOL, &cfg.signals, "on", 0, 0,
+     "deliver signals (version counters, export regeneration) after writes (on|off)"},
+    {"TASK_VISIBILITY_TIMEOUT_S", SET_INT, &cfg.task_visibility_timeout_s, "300", 1, 86400,
+     "a task not finished this long after it started (or was due) is dispatched again"},
+    {"TASK_MAX_RETRIES", SET_INT, &cfg.task_max_retries, "5", 0, 100,
+     "retries of a failed task, with exponential backoff, before FAILURE"},
+    {"TASK_RESULT_TTL_S", SET_INT, &cfg.task_result_ttl_s, "86400", 1, 365 * 86400,
+     "how long finished tasks and their results are kept"},
+    {"TASK_CONSUMER", SET_BOOL, &cfg.task_consumer, "on", 0, 0,
+     "serve processes run tasks too (off: only `worker` processes do; needs REDIS_URL)"},
+    {"SMTP_URL", SET_STR, &cfg.smtp_url, NULL, 0, 0,
+     "smtp://[user:password@]host[:port] or smtps://... for account mails (unset: mails are "
+     "logged, their links at debug level only)"},
+    {"MAIL_FROM", SET_STR, &cfg.mail_from, NULL, 0, 0,
+     "sender of account mails, address or \"Name <address>\" (default noreply@ the host of "
+     "PUBLIC_URL)"},
+    {"LOGIN_MAX_FAILURES", SET_INT, &cfg.login_max_failures, "10", 1, 1000000,
+     "failed sign-ins per email and per client address within LOGIN_WINDOW_S, then 429"},
+    {"LOGIN_WINDOW_S", SET_INT, &cfg.login_window_s, "300", 1, 86400,
+     "window of LOGIN_MAX_FAILURES in seconds"},
     {"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
      "directory of the rendered API documentation served at /docs"},
 };
@@ -223,6 +246,10 @@ int config_load(char *(*getenv_fn)(const char *), int need_secret, char *err, si
 			continue;
 		if (apply(s, v, err, errlen) < 0)
 			return -1;
+	}
+	if (cfg.redis_url && cfg.redis_url[0] == '\0') {
+		free(cfg.redis_url);
+		cfg.redis_url = NULL;
 	}
 	if (cfg.database_url && cfg.database_url[0] == '\0') {
 		free(cfg.database_url);

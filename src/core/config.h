@@ -42,16 +42,28 @@ struct config {
 	int soft_delete;		  /* SOFT_DELETE: DELETE trashes soft-deletable types */
 	char *soft_delete_off;		  /* SOFT_DELETE_OFF: types whose DELETE purges */
 	int trash_retention_days;	  /* TRASH_RETENTION_DAYS: purge older trash */
-	char *upload_dir;		  /* UPLOAD_DIR: local storage, served under /static/ */
-	char *s3_endpoint;		  /* S3_ENDPOINT: S3 API base URL */
-	char *s3_bucket;		  /* S3_BUCKET: with S3_ENDPOINT, store in S3 */
-	char *s3_region;		  /* S3_REGION: SigV4 signing region */
-	char *s3_access_key;		  /* S3_ACCESS_KEY */
-	char *s3_secret_key;		  /* S3_SECRET_KEY */
-	int s3_path_style;		  /* S3_PATH_STYLE: endpoint/bucket/key URLs */
-	char *s3_acl;			  /* S3_ACL: canned ACL of stored objects */
-	char *s3_public_url;		  /* S3_PUBLIC_URL: base URL of stored objects */
-	int s3_timeout_ms;		  /* S3_TIMEOUT_MS: limit of one S3 transfer */
+	char *
+	    smtp_url; /* SMTP_URL: smtp(s)://[user:password@]host[:port] (NULL: mails are logged) */
+	char *mail_from;	/* MAIL_FROM: sender of account mails */
+	int login_max_failures; /* LOGIN_MAX_FAILURES: failed sign-ins per email and per address per
+				   window */
+	int login_window_s;	/* LOGIN_WINDOW_S: that window in seconds */
+	char *redis_url;	/* REDIS_URL: task dispatch through Redis (NULL: local) */
+	int signals;		/* SIGNALS: deliver signals to their receivers */
+	int task_visibility_timeout_s; /* TASK_VISIBILITY_TIMEOUT_S: sweep unfinished tasks */
+	int task_max_retries;	       /* TASK_MAX_RETRIES: retries after a failure */
+	int task_result_ttl_s;	       /* TASK_RESULT_TTL_S: finished tasks kept */
+	int task_consumer;	       /* TASK_CONSUMER: serve processes run tasks too */
+	char *upload_dir;	       /* UPLOAD_DIR: local storage, served under /static/ */
+	char *s3_endpoint;	       /* S3_ENDPOINT: S3 API base URL */
+	char *s3_bucket;	       /* S3_BUCKET: with S3_ENDPOINT, store in S3 */
+	char *s3_region;	       /* S3_REGION: SigV4 signing region */
+	char *s3_access_key;	       /* S3_ACCESS_KEY */
+	char *s3_secret_key;	       /* S3_SECRET_KEY */
+	int s3_path_style;	       /* S3_PATH_STYLE: endpoint/bucket/key URLs */
+	char *s3_acl;		       /* S3_ACL: canned ACL of stored objects */
+	char *s3_public_url;	       /* S3_PUBLIC_URL: base URL of stored objects */
+	int s3_timeout_ms;	       /* S3_TIMEOUT_MS: limit of one S3 transfer */
 };
 
 extern struct config cfg;

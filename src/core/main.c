@@ -29,33 +29,44 @@
 #include "core/config.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/mail.h"
 #include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/mime.h"
 #include "core/pg_pool.h"
+#include "core/ratelimit.h"
 #include "core/req_ctx.h"
+#include "core/revocations.h"
 #include "core/router.h"
 #include "core/storage.h"
 #include "core/workers.h"
 #include "handlers/routes.h"
+#include "signals/app_signals.h"
+#include "signals/signals.h"
+#include "tasks/periodic.h"
+#include "tasks/task_worker.h"
+#include "tasks/tasks.h"
 
 struct app app;
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: open-event-server [serve] [--workers N]\n"
-		"       open-event-server migrate\n"
-		"       open-event-server healthcheck\n"
-		"       open-event-server create-admin EMAIL\n"
-		"       open-event-server purge-trash\n"
-		"       open-event-server --help\n\n"
-		"  serve        run the HTTP server (the default)\n"
-		"  migrate      apply pending migrations from the embedded sql/ files\n"
-		"  healthcheck  exit 0 when GET /health-check of HOST:PORT answers 200\n"
-		"  create-admin create or promote a super admin (password from ADMIN_PASSWORD\n"
-		"               or one line of standard input)\n"
-		"  purge-trash  delete rows trashed more than TRASH_RETENTION_DAYS ago\n\n");
+	fprintf(
+	    out,
+	    "Usage: open-event-server [serve] [--workers N]\n"
+	    "       open-event-server migrate\n"
+	    "       open-event-server healthcheck\n"
+	    "       open-event-server create-admin EMAIL\n"
+	    "       open-event-server purge-trash\n"
+	    "       open-event-server worker\n"
+	    "       open-event-server --help\n\n"
+	    "  serve        run the HTTP server (the default)\n"
+	    "  migrate      apply pending migrations from the embedded sql/ files\n"
+	    "  healthcheck  exit 0 when GET /health-check of HOST:PORT answers 200\n"
+	    "  create-admin create or promote a super admin (password from ADMIN_PASSWORD\n"
+	    "               or one line of standard input)\n"
+	    "  purge-trash  delete rows trashed more than TRASH_RETENTION_DAYS ago\n"
+	    "  worker       run background tasks from Redis (REDIS_URL) without serving HTTP\n\n");
 	config_print_help(out);
 }
 
@@ -101,6 +112,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		evtimer_add(grace_timer, &tv);
 }
 
+/* The mail task and its SMTP transfers (also in `worker` processes). */
+static int mail_setup(void)
+{
+	return mail_init(app.base, cfg.smtp_url, cfg.mail_from, cfg.public_url);
+}
+
 static int run_worker(int reuseport)
 {
 	int rc = 1;
@@ -129,6 +146,13 @@ static int run_worker(int reuseport)
 	srv = http_server_new(app.base, app.router, reuseport);
 	if (!srv || mime_init() < 0 || storage_init(app.base) < 0 || workers_start(app.base, 0) < 0)
 		goto out;
+	if (signals_init(app.base, cfg.signals) < 0 || app_signals_init() < 0 ||
+	    tasks_init(app.base, app.dns, TASKS_SERVE) < 0 || periodic_start(app.base) < 0)
+		goto out;
+	ratelimit_configure(cfg.login_max_failures, cfg.login_window_s, cfg.secret_key);
+	if (mail_setup() < 0 || revocations_start(app.base, app.pg, cfg.jwt_ttl_s) < 0 ||
+	    ratelimit_start(app.base, app.dns, cfg.redis_url) < 0)
+		goto out;
 	auth_set_cache_ttl_ms(cfg.auth_cache_ttl_ms);
 	req_ctx_on_done = check_drained;
 	sigterm = evsignal_new(app.base, SIGTERM, on_signal, srv);
@@ -145,8 +169,15 @@ static int run_worker(int reuseport)
 out:
 	req_ctx_on_done = NULL;
 	http_server_free(srv); /* closes connections: their contexts finish */
-	workers_stop();	       /* runs the last jobs' completions: they find no client */
-	storage_cleanup();     /* after workers_stop: aborts transfers still running */
+	periodic_stop();
+	tasks_cleanup(); /* before workers_stop and pg_pool_free: cancels its operations */
+	mail_cleanup();
+	revocations_stop();
+	ratelimit_stop();
+	app_signals_cleanup();
+	signals_cleanup();
+	workers_stop();	   /* runs the last jobs' completions: they find no client */
+	storage_cleanup(); /* after workers_stop: aborts transfers still running */
 	mime_cleanup();
 	if (grace_timer)
 		event_free(grace_timer);
@@ -397,11 +428,12 @@ int main(int argc, char **argv)
 	int serve = strcmp(cmd, "serve") == 0;
 	int admin = strcmp(cmd, "create-admin") == 0;
 	int purge = strcmp(cmd, "purge-trash") == 0;
+	int worker = strcmp(cmd, "worker") == 0;
 	if (admin && !email) {
 		fprintf(stderr, "open-event-server: create-admin needs an EMAIL\n");
 		return 2;
 	}
-	if (!serve && !admin && !purge && strcmp(cmd, "migrate") != 0 &&
+	if (!serve && !admin && !purge && !worker && strcmp(cmd, "migrate") != 0 &&
 	    strcmp(cmd, "healthcheck") != 0) {
 		fprintf(stderr, "open-event-server: unknown command %s (see --help)\n", cmd);
 		return 2;
@@ -426,6 +458,8 @@ int main(int argc, char **argv)
 		rc = admin_create_command(email);
 	} else if (purge) {
 		rc = cmd_purge_trash();
+	} else if (worker) {
+		rc = task_worker_main(mail_setup, mail_cleanup); /* mail tasks run in workers too */
 	} else {
 		rc = cmd_migrate();
 	}

@@ -14,6 +14,7 @@
 #include "core/app.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
+#include "tasks/tasks.h"
 
 struct counter {
 	const char *route; /* static pattern or "unmatched" */
@@ -99,6 +100,7 @@ void metrics_render(struct evbuffer *buf)
 	    "# TYPE oes_requests_in_flight gauge\noes_requests_in_flight %ld\n",
 	    s.size, s.ready, s.busy, s.queued, s.inflight, s.failures, s.errors, s.unavailable,
 	    req_ctx_live(), req_ctx_inflight());
+	tasks_metrics_render(buf);
 }
 
 void metrics_free(void)

@@ -39,7 +39,7 @@ struct stmt_entry {
 	unsigned long long hash; /* FNV-1a of sql */
 	char *sql;		 /* owned copy; NULL: empty slot */
 	int ready;		 /* 0: prepare sent, 1: prepared */
-	char name[16];		 /* "c<slot>" */
+	char name[24];		 /* "c<generation>_<slot>" */
 };
 
 enum pg_conn_state {
@@ -94,6 +94,8 @@ struct pg_conn {
 	char hostaddr[64];			   /* resolved address for libpq */
 	struct stmt_entry *cache;		   /* STMT_CACHE_SLOTS entries, or NULL */
 	int ncached;				   /* slots used */
+	unsigned cache_gen;			   /* bumped when the cache is dropped: names of
+						      statements prepared before never come back */
 };
 
 struct pg_txn {
@@ -260,7 +262,7 @@ static struct stmt_entry *cache_lookup(struct pg_conn *c, const char *sql, int *
 				return NULL;
 			e->hash = h;
 			e->ready = 0;
-			snprintf(e->name, sizeof(e->name), "c%zu", i);
+			snprintf(e->name, sizeof(e->name), "c%u_%zu", c->cache_gen, i);
 			c->ncached++;
 			*fresh = 1;
 			return e;
@@ -513,6 +515,7 @@ static void query_done(struct pg_conn *c, struct pg_query *q)
 			struct stmt_entry *old = c->cache;
 			c->cache = NULL;
 			c->ncached = 0;
+			c->cache_gen++;
 			for (int i = 0; i < STMT_CACHE_SLOTS; i++)
 				free(old[i].sql);
 			free(old);

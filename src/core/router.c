@@ -6,7 +6,8 @@
  * Matching walks the request path in place, compares it segment by segment
  * with every route and never allocates.
  *
- * Captures: "{event_id}" takes a positive id or an event identifier; every
+ * Captures: "{event_id}" takes a positive id or an event identifier;
+ * "{uuid}" takes a canonical UUID (lower-cased into the param); every
  * other capture name ("{id}", "{user_id}", ...) takes a positive id only.
  * A last segment "{*}" matches one or more remaining segments of any text
  * (the handler reads them from the path); it captures nothing.
@@ -33,6 +34,7 @@ enum seg_kind {
 	SEG_LITERAL,  /* must equal the text */
 	SEG_ID,	      /* a capture taking router_parse_id */
 	SEG_EVENT_ID, /* a capture taking an id or an event identifier */
+	SEG_UUID,     /* a capture taking a canonical UUID */
 	SEG_REST,     /* "{*}", last: one or more segments of any text */
 };
 
@@ -134,7 +136,9 @@ int router_add(struct router *r, const struct route *route)
 				ncaps++;
 				s->text = p + 1;
 				s->len = len - 2;
-				s->kind = strcmp(s->text, "event_id") == 0 ? SEG_EVENT_ID : SEG_ID;
+				s->kind = strcmp(s->text, "event_id") == 0 ? SEG_EVENT_ID
+					  : strcmp(s->text, "uuid") == 0   ? SEG_UUID
+									   : SEG_ID;
 			} else {
 				if (memchr(p, '{', len) != NULL || memchr(p, '}', len) != NULL)
 					goto fail;
@@ -209,6 +213,23 @@ int router_is_identifier(const char *s, size_t len)
 	return letters;
 }
 
+int router_is_uuid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (s == NULL || len != 36)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return 0;
+		} else if (!is_hex(s[i])) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* Splits path into segs; returns the count, or -1 when it cannot match any
  * route (not absolute, empty segment, trailing slash, too many segments). */
 static int split_path(const char *path, struct path_seg *segs)
@@ -259,6 +280,20 @@ static int entry_match(const struct route_entry *e, const struct path_seg *ps, i
 		rp = &params[np];
 		memset(rp, 0, sizeof(*rp));
 		rp->name = s->text;
+		if (s->kind == SEG_UUID) {
+			size_t k;
+
+			if (!router_is_uuid(ps[i].s, ps[i].len))
+				return 0;
+			for (k = 0; k < 36; k++) {
+				char c = ps[i].s[k];
+
+				rp->uuid[k] = (c >= 'A' && c <= 'F') ? (char)(c - 'A' + 'a') : c;
+			}
+			rp->uuid[36] = '\0';
+			np++;
+			continue;
+		}
 		if (router_parse_id(ps[i].s, ps[i].len, &rp->id) == 0) {
 			np++;
 			continue;

@@ -5,6 +5,7 @@
  *   {id}        a positive integer that fits in int64 (leading zeros refused)
  *   {event_id}  an {id}, or an event identifier: 8 lower- or upper-case hex
  *               characters that are not all digits
+ *   {uuid}      a UUID in its canonical 8-4-4-4-12 hex form (any case)
  *   {*}         last segment only: one or more segments of any text (the
  *               handler reads them from the path); captures nothing
  * A segment that fails its capture's rule does not match (so bad ids are 404).
@@ -52,6 +53,7 @@ struct route_param {
 	long long id;	  /* the integer, when !is_ident */
 	char ident[9];	  /* the identifier (lower-cased), when is_ident */
 	int is_ident;	  /* 1 when an {event_id} matched an identifier */
+	char uuid[37];	  /* the UUID (lower-cased), for a {uuid} capture */
 };
 
 struct route_match {
@@ -81,6 +83,8 @@ int router_match(const struct router *r, int method, const char *path, struct ro
 void router_allow_header(int mask, char *buf, size_t len);
 /* Parses a positive int64 with no sign, no leading zero; 0 ok / -1. */
 int router_parse_id(const char *s, size_t len, long long *out);
+/* Whether s[0..len) is a canonical UUID (8-4-4-4-12 hex digits). */
+int router_is_uuid(const char *s, size_t len);
 /* Whether s[0..len) is an event identifier (8 hex, not all digits). */
 int router_is_identifier(const char *s, size_t len);
 /* The capture called `name`, or NULL. */

@@ -11,6 +11,13 @@
  * parses as a JSON object is taken (the JSON:API media rules do not apply
  * to this route).
  *
+ * Limits (spec §5b, core/ratelimit): before the lookup, one attempt is
+ * reserved on the counters of the email (lower-cased) and of the client
+ * address (ctx->client: TRUSTED_PROXIES applied); at the limit the answer
+ * is 429 with Retry-After, and no password is checked. A good password
+ * clears the email's counter and gives the address's attempt back; a
+ * server-side failure gives both back; a wrong one keeps them.
+ *
  * Owns: the login state (ctx->hdata; the password copy is wiped as soon as
  * it has been checked, and again when the state is freed). Never: logs an
  * email, password or token; verifies a password on the loop; touches the
@@ -34,6 +41,7 @@
 #include "core/log.h"
 #include "core/password.h"
 #include "core/pg_pool.h"
+#include "core/ratelimit.h"
 #include "core/req_ctx.h"
 #include "core/workers.h"
 
@@ -46,13 +54,15 @@ static const char find_user_sql[] = "SELECT id, password_hash, is_blocked FROM u
 static const char touch_user_sql[] = "UPDATE users SET last_accessed_at = now() WHERE id = $1";
 
 struct login {
-	struct req_ctx *ctx;		/* the request (a reference is held while the job runs) */
-	char *password;			/* copy of the given password, wiped after the check */
-	size_t pwlen;			/* its length in bytes */
-	long long user_id;		/* the live user with that email, 0 when none */
-	int blocked;			/* users.is_blocked */
-	char hash[PASSWORD_HASH_BYTES]; /* users.password_hash, "" when none or too long */
-	int ok;				/* the worker's answer: the password matches */
+	struct req_ctx *ctx;		 /* the request (a reference is held while the job runs) */
+	char *password;			 /* copy of the given password, wiped after the check */
+	size_t pwlen;			 /* its length in bytes */
+	long long user_id;		 /* the live user with that email, 0 when none */
+	int blocked;			 /* users.is_blocked */
+	char hash[PASSWORD_HASH_BYTES];	 /* users.password_hash, "" when none or too long */
+	int ok;				 /* the worker's answer: the password matches */
+	char email[EMAIL_MAX_BYTES + 1]; /* the email given */
+	struct ratelimit_key keys[2];	 /* counters: the email's, the client address's */
 };
 
 static void login_free(void *p)
@@ -107,6 +117,8 @@ static void checked(void *arg)
 		unauthorized(ctx);
 		goto out;
 	}
+	ratelimit_reset(&l->keys[0]);
+	ratelimit_forgive(&l->keys[1], 1);
 	char *token = auth_issue_token(l->user_id, NULL);
 	if (!token) {
 		log_error(ctx->id, "login: cannot issue a token");
@@ -136,6 +148,7 @@ static void user_found(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	struct login *l = arg;
 	if (err != PG_OK) {
 		const char *state = pg_sqlstate(res);
+		ratelimit_forgive(l->keys, 2);
 		log_error(ctx->id, "login: user lookup failed (%s)", state);
 		if (strcmp(state, "57014") == 0)
 			req_ctx_reply_error(ctx, 503, "The database did not answer in time.", NULL,
@@ -154,10 +167,35 @@ static void user_found(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 	req_ctx_ref(ctx);
 	if (workers_submit(check_password, checked, l) < 0) {
 		req_ctx_unref(ctx); /* never the last: the HTTP side holds one */
+		ratelimit_forgive(l->keys, 2);
 		log_warn(ctx->id, "login: password workers are full");
 		req_ctx_add_header(ctx, "Retry-After", "1");
 		req_ctx_reply_error(ctx, 503, "The server is busy; try again shortly.", NULL, NULL);
 	}
+}
+
+/* ---- the limits ---- */
+
+static void limited(void *arg, int allowed, int retry_after_s)
+{
+	struct login *l = arg;
+	struct req_ctx *ctx = l->ctx;
+	if (!req_ctx_alive(ctx)) {
+		if (allowed)
+			ratelimit_forgive(l->keys, 2); /* no attempt was made */
+	} else if (!allowed) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", retry_after_s > 0 ? retry_after_s : 1);
+		log_info(ctx->id, "login refused: too many failures");
+		req_ctx_add_header(ctx, "Retry-After", v);
+		req_ctx_reply_error(ctx, 429, "Too many failed sign-ins; try again later.", NULL,
+				    NULL);
+	} else {
+		const char *params[1] = {l->email};
+		if (req_ctx_query(ctx, PG_READ, NULL, find_user_sql, 1, params, user_found, l) < 0)
+			ratelimit_forgive(l->keys, 2); /* answered 503 */
+	}
+	req_ctx_unref(ctx); /* the check's reference; may free ctx and l */
 }
 
 /* ---- the body ---- */
@@ -242,10 +280,21 @@ void auth_login(struct req_ctx *ctx)
 	memcpy(l->password, p, plen + 1);
 	l->pwlen = plen;
 	l->ctx = ctx;
+	memcpy(l->email, e, elen + 1);
+	json_object_put(body);
 	/* freed with the context, also when the client leaves mid-way */
 	ctx->hdata = l;
 	ctx->hfree = login_free;
-	const char *params[1] = {e};
-	req_ctx_query(ctx, PG_READ, NULL, find_user_sql, 1, params, user_found, l);
-	json_object_put(body); /* after the query: params are copied by then */
+	char low[EMAIL_MAX_BYTES + 1];
+	for (size_t i = 0; i <= elen; i++) {
+		char c = l->email[i];
+		low[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+	}
+	ratelimit_key(&l->keys[0], "login-email", low, elen);
+	ratelimit_key(&l->keys[1], "login-addr", ctx->client, strlen(ctx->client));
+	req_ctx_ref(ctx);
+	if (ratelimit_acquire(l->keys, 2, limited, l) < 0) {
+		req_ctx_unref(ctx); /* never the last: the HTTP side holds one */
+		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+	}
 }

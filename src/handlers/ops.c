@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -15,16 +16,18 @@
 #include "core/metrics.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
+#include "tasks/tasks.h"
 
 #define HEALTH_TIMEOUT_MS 2000
 
 static void health_reply(struct req_ctx *ctx, const char *db)
 {
-	int ok = db[0] == 'o' && db[1] == 'k';
+	const char *redis = tasks_redis_health(); /* "off", "ok" or "unavailable" */
+	int ok = db[0] == 'o' && db[1] == 'k' && strcmp(redis, "unavailable") != 0;
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "error"));
 	json_object_object_add(o, "database", json_object_new_string(db));
-	json_object_object_add(o, "redis", json_object_new_string("off"));
+	json_object_object_add(o, "redis", json_object_new_string(redis));
 	req_ctx_reply_json(ctx, ok ? 200 : 503, o, 0);
 }
 

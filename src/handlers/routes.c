@@ -9,10 +9,14 @@
 #include "core/config.h"
 #include "core/crud.h"
 #include "core/router.h"
+#include "handlers/account.h"
 #include "handlers/auth.h"
+#include "handlers/exports.h"
 #include "handlers/ops.h"
 #include "handlers/resources.h"
+#include "handlers/tasks.h"
 #include "handlers/upload.h"
+#include "handlers/versions.h"
 
 static const struct route routes[] = {
     {ROUTER_GET, "/health-check", ops_health, NULL, 0},
@@ -20,6 +24,17 @@ static const struct route routes[] = {
     {ROUTER_GET, "/docs", ops_docs, NULL, 0},
     {ROUTER_POST, "/v1/auth/login", auth_login, NULL, 0},
     {ROUTER_POST, "/auth/session", auth_login, NULL, 0},
+    {ROUTER_POST, "/v1/auth/change-password", account_change_password, NULL, 0},
+    {ROUTER_POST, "/v1/auth/reset-password", account_reset_request, NULL, 0},
+    {ROUTER_PATCH, "/v1/auth/reset-password", account_reset_password, NULL, 0},
+    {ROUTER_POST, "/v1/auth/verify-email", account_verify_email, NULL, 0},
+    {ROUTER_POST, "/v1/auth/resend-verification-email", account_resend_verification, NULL, 0},
+    {ROUTER_POST, "/v1/auth/logout", account_logout, NULL, 0},
+    {ROUTER_GET, "/v1/tasks/{uuid}", task_status, NULL, 0},
+    {ROUTER_GET, "/v1/events/{event_id}/versions", versions_get, NULL, ROUTE_JSONAPI},
+    {ROUTER_POST, "/v1/events/{event_id}/export/json", exports_json, NULL, 0},
+    {ROUTER_GET, "/v1/events/{event_id}/export/ical", exports_ical, NULL, 0},
+    {ROUTER_GET, "/v1/events/{event_id}/export/xcal", exports_xcal, NULL, 0},
     {ROUTER_POST, "/v1/upload/image", upload_image, NULL, ROUTE_UPLOAD},
     {ROUTER_POST, "/v1/upload/files", upload_files, NULL, ROUTE_UPLOAD},
     {ROUTER_GET, "/static/{*}", upload_static, NULL, 0},

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "core/crud.h"
+#include "core/mail.h"
 #include "core/password.h"
 #include "core/req_ctx.h"
 #include "core/workers.h"
@@ -92,6 +93,15 @@ static int user_before_write(struct write_ctx *w)
 	struct req_ctx *ctx = w->ctx;
 	if (w->creating)
 		w->allowed = 1; /* sign-up is open */
+	struct json_object *email = NULL;
+	if (w->attrs && json_object_object_get_ex(w->attrs, "email", &email) &&
+	    json_object_is_type(email, json_type_string) &&
+	    !mail_address_ok(json_object_get_string(email),
+			     (size_t)json_object_get_string_len(email))) {
+		req_ctx_reply_error(ctx, 422, "The email address is not valid.",
+				    "/data/attributes/email", NULL);
+		return -1;
+	}
 	struct json_object *pw = NULL;
 	if (!w->attrs || !json_object_object_get_ex(w->attrs, "password", &pw)) {
 		if (w->creating) {
@@ -109,6 +119,8 @@ static int user_before_write(struct write_ctx *w)
 				    "/data/attributes/password", NULL);
 		return -1;
 	}
+	if (!w->creating) /* a new password ends every session of the old one */
+		crud_set_column(w, "tokens_valid_after", "now");
 	struct hash_job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);

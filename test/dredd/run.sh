@@ -167,7 +167,7 @@ if ((TM == 10)); then
 		--show-leak-kinds=definite -q "${CMD[@]}")
 fi
 env "${UNSET[@]}" DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" \
-	SECRET_KEY="$SECRET_KEY" LOG_LEVEL=info DOCS_DIR="$ROOT/docs/api/build" UPLOAD_DIR="$WORK/uploads" "${CMD[@]}" </dev/null >"$WORK/server.log" 2>&1 &
+	SECRET_KEY="$SECRET_KEY" LOG_LEVEL=info SIGNALS=off DOCS_DIR="$ROOT/docs/api/build" UPLOAD_DIR="$WORK/uploads" "${CMD[@]}" </dev/null >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 
 deadline=$((SECONDS + 15 * TM))

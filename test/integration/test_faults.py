@@ -146,9 +146,9 @@ def test_postgres_sigkill_and_restart_under_load(h):
     check_event(check_ok_doc("GET", detail, got)["data"], ev, "GET %s after recovery" % detail)
     st, _, doc = h.json("GET", "/health-check")
     eq(st, 200, "GET /health-check after recovery: status (%s)" % show(doc))
-    samples = get_metrics(h)[0]
-    eq(metric(samples, "oes_pg_pool_ready"), metric(samples, "oes_pg_pool_size"),
-       "every pool connection ready again (oes_pg_pool_ready = oes_pg_pool_size)")
+    # the last connections come back on their own backoff (at most 2 s apart)
+    wait_for(lambda: (lambda s: metric(s, "oes_pg_pool_ready") == metric(s, "oes_pg_pool_size"))(get_metrics(h)[0]),
+             5 * TM, 0.2, "every pool connection ready again (oes_pg_pool_ready = oes_pg_pool_size)")
     wait_for(lambda: (lambda v: v is not None and v <= 1)(metric(get_metrics(h)[0], "oes_req_ctx_live")), 5, 0.1,
              "oes_req_ctx_live back to <= 1")
     now = rss_kb(pid)
@@ -214,9 +214,14 @@ def queries_in_flight_when_postgres_goes(h, how):
     h.start_pg()
     print("    faults: %d requests blocked in PostgreSQL when it went (%s): %s"
           % (len(results), how, summary([(0, 0, p, st) for p, st in results])))
-    bad = [(p, st) for p, st in results if st != 503]
+    # The lock holder dies with the others: a waiting query may get the lock
+    # and finish before its own backend is told to go (a race inside
+    # PostgreSQL), so 200 is a right answer too. Anything else is not: no
+    # 500 (the database did not refuse the query), no hang.
+    bad = [(p, st) for p, st in results if st not in (200, 503)]
     expect(len(results) == len(paths) and not bad,
-           "%s of PostgreSQL with queries in flight: expected 503 for each request, got %s" % (how, bad))
+           "%s of PostgreSQL with queries in flight: expected 503 (or 200) for each request, got %s"
+           % (how, bad))
     got = wait_for(lambda: (lambda g: g if g[0] == 200 else None)(h.json("GET", detail, timeout=5 * TM)), 20, 0.1,
                    "GET %s == 200 after PostgreSQL was started again" % detail)
     expect(h.server.running() and h.server_pid == pid, "the server died or was replaced")

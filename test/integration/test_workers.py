@@ -25,8 +25,16 @@ def test_workers_2(h):
     # Once the victim is dead its listening socket is gone (with SO_REUSEPORT,
     # connections already queued on it are lost: that is the kernel's doing).
     wait_for(lambda: not alive(victim), 5, 0.02, "worker %d dead after SIGKILL" % victim)
+    resets = 0
     for i in range(20):
-        got = h.json("GET", path, port=s.port, timeout=5 * TM)
+        try:
+            got = h.json("GET", path, port=s.port, timeout=5 * TM)
+        except ConnectionResetError:
+            # a connection the kernel had already queued on the dead worker's
+            # SO_REUSEPORT socket: lost with it; the next one goes elsewhere
+            resets += 1
+            expect(resets <= 2, "more than 2 connections reset after SIGKILL of worker %d" % victim)
+            got = h.json("GET", path, port=s.port, timeout=5 * TM)
         eq(got[0], 200, "--workers 2, request %d after SIGKILL of worker %d: status" % (i, victim))
     new = wait_for(lambda: (lambda c: c if len(c) == 2 and victim not in c else None)(children(s.pid)), 5, 0.1,
                    "2 workers again after SIGKILL of %d (now %r)" % (victim, children(s.pid)))

@@ -144,24 +144,6 @@ static void job_free(void *p)
 
 /* ---- pure helpers ---- */
 
-int mail_address_ok(const char *addr, size_t len)
-{
-	if (!addr || len < 3 || len > MAIL_ADDRESS_MAX)
-		return 0;
-	size_t at = len;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)addr[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("\"<>(),;:\\[]", c))
-			return 0;
-		if (c == '@') {
-			if (at != len)
-				return 0; /* a second '@' */
-			at = i;
-		}
-	}
-	return at > 0 && at + 1 < len && addr[len - 1] != '.' && addr[at + 1] != '.';
-}
-
 void mail_token_hash(const char *token, size_t len, char out[65])
 {
 	unsigned char h[crypto_hash_sha256_BYTES];

@@ -33,9 +33,10 @@ struct event_base;
 #define MAIL_RESET_PASSWORD   "reset-password"	 /* link: LINK_BASE/reset-password?token= */
 #define MAIL_PASSWORD_CHANGED "password-changed" /* a notice, no link */
 
+#include "core/mailaddr.h"
+
 #define MAIL_VERIFY_TTL_S 86400 /* a verification link works for a day */
 #define MAIL_RESET_TTL_S  3600	/* a reset link works for an hour (spec §5b) */
-#define MAIL_ADDRESS_MAX  320	/* bytes */
 
 /* Registers the task (every process that runs tasks calls it, serve and
  * worker alike) and keeps the settings (copied): smtp_url (NULL or "": log
@@ -49,12 +50,6 @@ int mail_init(struct event_base *base, const char *smtp_url, const char *mail_fr
 /* Stops transfers in flight (their runs were dropped by tasks_cleanup
  * before) and frees the settings. */
 void mail_cleanup(void);
-
-/* Whether addr[0..len) may be used as a recipient: 3..MAIL_ADDRESS_MAX
- * bytes of printable ASCII, one '@' with text on both sides, no spaces,
- * quotes, angle brackets, commas, semicolons, backslashes or control
- * characters (so no CR/LF). Pure. */
-int mail_address_ok(const char *addr, size_t len);
 
 /* Enqueues a mail of kind to user_id (email NULL) or, for a reset, to the
  * live user with that address (user_id 0; an unknown address sends

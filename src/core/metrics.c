@@ -14,13 +14,14 @@
 #include "core/app.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
-#include "tasks/tasks.h"
 
 struct counter {
 	const char *route; /* static pattern or "unmatched" */
 	int status;	   /* HTTP status */
 	long n;		   /* requests */
 };
+
+void (*metrics_render_extra)(struct evbuffer *buf);
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 				 0.1,	 0.25,	0.5,	1,     2.5,  5,	    10};
@@ -100,7 +101,8 @@ void metrics_render(struct evbuffer *buf)
 	    "# TYPE oes_requests_in_flight gauge\noes_requests_in_flight %ld\n",
 	    s.size, s.ready, s.busy, s.queued, s.inflight, s.failures, s.errors, s.unavailable,
 	    req_ctx_live(), req_ctx_inflight());
-	tasks_metrics_render(buf);
+	if (metrics_render_extra)
+		metrics_render_extra(buf);
 }
 
 void metrics_free(void)

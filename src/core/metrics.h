@@ -12,6 +12,8 @@ struct evbuffer;
 
 /* route: the matched pattern, or NULL for unmatched requests. */
 void metrics_observe(const char *route, int status, double seconds);
+/* More series from other modules (the task system sets it); NULL: none. */
+extern void (*metrics_render_extra)(struct evbuffer *buf);
 /* Appends the exposition text to buf. */
 void metrics_render(struct evbuffer *buf);
 void metrics_free(void);

@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #include "core/crud.h"
-#include "core/mail.h"
+#include "core/mailaddr.h"
 #include "core/password.h"
 #include "core/req_ctx.h"
 #include "core/workers.h"

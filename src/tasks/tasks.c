@@ -13,6 +13,8 @@
  */
 #include "tasks/tasks.h"
 
+#include "core/metrics.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1107,6 +1109,7 @@ void tasks_stop_consuming(void)
 
 int tasks_init(struct event_base *b, struct evdns_base *dns, int m)
 {
+	metrics_render_extra = tasks_metrics_render;
 	base = b;
 	mode = m;
 	if (tasks_register(TASK_VERSIONS_BUMP, versions_task_bump) < 0 ||

@@ -21,7 +21,7 @@
  * catches a stack overflow), and filter text over 8 KiB is refused.
  *
  * fuzz-sources: src/core/filter.c src/core/access.c src/core/resource.c src/core/sqlbuf.c
- * fuzz-sources: src/core/jsonw.c src/core/jsonapi.c src/core/query.c @resource-files
+ * fuzz-sources: src/core/jsonw.c src/core/jsonapi.c src/core/query.c src/core/mailaddr.c @resource-files
  * fuzz-pkgs: json-c libpq libsodium
  * fuzz-max-len: 9000
  */

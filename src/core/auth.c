@@ -25,6 +25,7 @@
 #include "core/auth.h"
 
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,11 @@ static int check_claims(struct json_object *claims, struct principal *p, char *w
 	p->user_id = identity;
 	p->exp = exp;
 	p->iat = has_iat ? iat : 0;
-	p->iat_ms = has_iat_ms ? iat_ms : p->iat * 1000;
+	/* iat in milliseconds, saturated: a signed token may carry any number */
+	p->iat_ms = has_iat_ms ? iat_ms
+		    : p->iat > LLONG_MAX / 1000 || p->iat < LLONG_MIN / 1000
+			? (p->iat < 0 ? LLONG_MIN : LLONG_MAX)
+			: p->iat * 1000;
 	if (jti)
 		snprintf(p->jti, sizeof(p->jti), "%s", jti);
 	return 1;

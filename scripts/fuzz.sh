@@ -23,6 +23,7 @@
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (600; --quick: 5)
+#   FUZZ_SEED     libFuzzer seed (--quick: 1, so make test repeats itself)
 #   FUZZ_CC       the compiler (clang, else clang-14)
 #   FUZZ_JOBS     targets run at once (1)
 #
@@ -39,7 +40,10 @@ QUICK=0
 TARGETS=()
 for a in "$@"; do
 	case $a in
-	--quick) QUICK=1 ;;
+	--quick) QUICK=1
+		# make test: the same mutations every run (a fixed seed), so that a
+		# red CI means a change broke something; `make fuzz` explores freely
+		: "${FUZZ_SEED:=1}" ;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
@@ -176,6 +180,7 @@ run_target() {
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 		timeout --kill-after=30 $((FUZZ_SECONDS + 120)) \
 		"$bin" -max_total_time="$FUZZ_SECONDS" -max_len="$maxlen" -timeout=25 -rss_limit_mb=2560 \
+		${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
 		-print_final_stats=1 -artifact_prefix="$art/" "${dirs[@]}" >"$log" 2>&1
 	rc=$?
 	local took=$((SECONDS - t0))

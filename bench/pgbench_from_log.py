@@ -12,9 +12,15 @@ A parameter whose value equals one given with --var NAME=VALUE becomes :NAME
 inlined as literals. Lines given with --set are written first (e.g.
 "\\set id random(:id_min, :id_max)").
 
+--after and --before (times as the log prints them, "YYYY-MM-DD
+HH:MM:SS.mmm", in log_timezone) keep only the records logged in between:
+the server runs periodic statements of its own (token revocations, task
+sweeps) that may land in the same stretch of log as the request.
+
 Exit status 1 (and nothing written) when the log holds no execute.
 
-usage: pgbench_from_log.py [--var NAME=VALUE]... [--set LINE]... [--match TEXT] < log > script
+usage: pgbench_from_log.py [--var NAME=VALUE]... [--set LINE]... [--match TEXT]
+                           [--after TIME] [--before TIME] < log > script
 """
 import argparse
 import re
@@ -23,14 +29,14 @@ import sys
 # A record starts with the default log_line_prefix '%m [%p] ' (PostgreSQL 15):
 # "2026-11-25 07:34:45.631 UTC [19934] LOG:  ...". Continuation lines (a
 # statement with newlines) have no prefix.
-RECORD = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? \S+ \[(\d+)\] (\w+):  (.*)$")
+RECORD = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) \S+ \[(\d+)\] (\w+):  (.*)$")
 EXECUTE = re.compile(r"^duration: [\d.]+ ms  execute [^:]*: (.*)$", re.S)
 PARAMS = re.compile(r"^parameters: (.*)$", re.S)
 ONE_PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 
 
 def records(lines):
-    """(pid, level, message) per log record, continuation lines joined."""
+    """(time, pid, level, message) per log record, continuation lines joined."""
     cur = None
     for line in lines:
         line = line.rstrip("\n")
@@ -38,9 +44,9 @@ def records(lines):
         if m:
             if cur:
                 yield cur
-            cur = [m.group(1), m.group(2), m.group(3)]
+            cur = [m.group(1), m.group(2), m.group(3), m.group(4)]
         elif cur:
-            cur[2] += "\n" + line
+            cur[3] += "\n" + line
     if cur:
         yield cur
 
@@ -50,6 +56,8 @@ def main():
     ap.add_argument("--var", action="append", default=[], help="NAME=VALUE")
     ap.add_argument("--set", action="append", default=[], help="a line written first")
     ap.add_argument("--match", default="", help="keep only statements containing TEXT")
+    ap.add_argument("--after", default="", help="keep only records logged at or after TIME")
+    ap.add_argument("--before", default="", help="keep only records logged at or before TIME")
     args = ap.parse_args()
     variables = {}
     for v in args.var:
@@ -58,7 +66,11 @@ def main():
 
     statements = []  # [sql, {n: literal}]
     last_by_pid = {}
-    for pid, level, msg in records(sys.stdin):
+    for when, pid, level, msg in records(sys.stdin):
+        # same format on both sides: the strings compare as times do
+        if (args.after and when < args.after) or (args.before and when > args.before):
+            last_by_pid.pop(pid, None)
+            continue
         if level == "LOG":
             m = EXECUTE.match(msg)
             if m and args.match in m.group(1):

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -219,6 +221,10 @@ struct http_server *http_server_new(struct event_base *base, struct router *r, i
 			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		goto fail;
 	}
+	/* accepted sockets inherit it: a response bigger than one write must
+	 * not wait for the client's delayed ACK (Nagle) */
+	int one = 1;
+	setsockopt(evconnlistener_get_fd(s->listener), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->bound = evhttp_bind_listener(s->http, s->listener);
 	if (!s->bound)
 		goto fail;

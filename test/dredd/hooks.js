@@ -532,6 +532,9 @@ function helpersFor(file) {
     },
     // Sends the transaction's request as user `id` (async).
     as: (t, id) => signIn(t, id),
+    // Forgets the token h.as() keeps for user `id` (after a transaction
+    // that revoked it: logout, password change).
+    forget: (id) => state.tokens.delete(id),
   };
 }
 

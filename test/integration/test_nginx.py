@@ -102,6 +102,9 @@ def test_every_kind_of_request_through_nginx(h):
             eq(b[2], a[2], "%s %s: same body" % (method, path))
             eq(b[1].get("etag"), a[1].get("etag"), "%s %s: same ETag" % (method, path))
         expect(b[1].get("x-request-id"), "%s %s: X-Request-Id through nginx" % (method, path))
+    # /metrics is for the scraper on the instance's own port, not published
+    eq(h.request("GET", "/metrics", port=direct)[0], 200, "GET /metrics direct")
+    eq(h.request("GET", "/metrics", port=proxied)[0], 404, "GET /metrics through nginx")
     # writes through the proxy
     hdr = dict(auth(admin["token"]), **{"Content-Type": JSONAPI})
     st, hd, data = h.json("POST", "/v1/tracks", headers=hdr, port=proxied, body={

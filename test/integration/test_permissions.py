@@ -36,18 +36,23 @@ its email).
 Choices where the spec is silent or ambiguous are marked CHOICE in comments.
 """
 
+import base64
 import json
 import random
 import secrets
 import time
 
 from helpers import JSONAPI, show, sql_lit
-from fixtures import create_admin, grant, login, make_user, res_body, signup, sql_event, sql_insert
+from fixtures import create_admin, grant, login, make_user, res_body, signup, sql_event, sql_insert, token_for
+from test_upload import multipart, png
 
 CALLERS = ["anon", "stranger", "proposer", "owner", "organizer", "coorganizer", "trackorg",
            "moderator", "other", "admin"]
 STAFF = ("owner", "organizer", "coorganizer", "trackorg", "moderator")
 ROLE_OF = {"owner": 1, "organizer": 2, "coorganizer": 3, "trackorg": 4, "moderator": 5}
+
+# the password of every user in the account rows (the stranger signs up with it)
+SHARED_PASSWORD = "stranger-password-1"
 
 EV_STARTS = "2030-06-01T09:00:00Z"
 EV_ENDS = "2030-06-03T18:00:00Z"
@@ -150,10 +155,12 @@ def email_probe(doc, ctx):
 email_probe.what = "email shown? (public: only public-name, first-name, last-name, avatar-url)"
 
 
-def R(method, path, exp, body=None, fresh=None, probe=None, ctype=None, label=None):
+def R(method, path, exp, body=None, fresh=None, probe=None, ctype=None, label=None, auth=None):
+    """auth: a function (h, F, caller) -> the token the cell sends, instead of
+    the caller's own (rows that revoke what they are sent with)."""
     assert set(exp) == set(CALLERS), (method, path)
     return {"method": method, "path": path, "exp": exp, "body": body, "fresh": fresh,
-            "probe": probe, "ctype": ctype, "label": label}
+            "probe": probe, "ctype": ctype, "label": label, "auth": auth}
 
 
 # ---- fixtures --------------------------------------------------------------------
@@ -721,6 +728,87 @@ def rows_misc(F):
     return rows
 
 
+def export_task(h, F):
+    """A task created by `owner` (an export of P), for the task-status rows."""
+    st, hd, data = h.request("POST", "/v1/events/%d/export/json" % F["P"],
+                             headers={"Authorization": "JWT " + F["tok"]["owner"]})
+    assert st == 200, "export of P by its owner: %d %s" % (st, data[:300])
+    url = json.loads(data)["task_url"]
+    assert url.startswith("/v1/tasks/"), url
+    return url[len("/v1/tasks/"):]
+
+
+def rows_tasks_exports_uploads(F):
+    """Task status, exports, versions, uploads, operations routes."""
+    rows = []
+    # task status (spec §7): the creator and admins; other signed-in callers
+    # 403; anonymous 401; an unknown task 404 (after authentication)
+    rows.append(R("GET", "/v1/tasks/{task_owner}", E(401, 403, 403, owner=200, admin=200)))
+    rows.append(R("GET", "/v1/tasks/00000000-0000-4000-8000-000000000000", E(401, 404, 404),
+                  label="unknown task"))
+    rows.append(R("GET", "/v1/tasks/not-a-uuid", ALL(404), label="no route"))
+    # exports: organisers (owner, organizer, coorganizer) and admins; staff
+    # and outsiders who see the event 403, those who do not 404
+    for method, kind in (("POST", "json"), ("GET", "ical"), ("GET", "xcal")):
+        for ev in ("P", "D", "V"):
+            hidden = 404 if ev in ("D", "V") else 403
+            rows.append(R(method, "/v1/events/{%s}/export/%s" % (ev, kind),
+                          E(401, hidden, 200, staff=403)))
+        rows.append(R(method, "/v1/events/{P_ident}/export/%s" % kind, E(401, 403, 200, staff=403),
+                      label="by identifier"))
+    rows.append(R("POST", "/v1/events/{O}/export/json", E(401, 403, 403, other=200, admin=200)))
+    rows.append(R("POST", "/v1/events/0/export/json", ALL(404), label="no route: ids start at 1"))
+    rows.append(R("POST", "/v1/events/999999999999/export/json", E(401, 404, 404), label="no such event"))
+    # versions: whoever sees the event
+    for ev in ("P", "C", "D", "V"):
+        rows.append(R("GET", "/v1/events/{%s}/versions" % ev, vis(ev, 200)))
+    # uploads: any signed-in caller
+    image = lambda ctx: {"data": "data:image/png;base64," + base64.b64encode(png()).decode()}  # noqa: E731
+    rows.append(R("POST", "/v1/upload/image", E(401, 200, 200), body=image, ctype="application/json"))
+    files, files_type = multipart([("file", "photo.png", png(), "image/png")], boundary="----oesmatrix")
+    rows.append(R("POST", "/v1/upload/files", E(401, 200, 200), body=files, ctype=files_type))
+    rows.append(R("GET", "/static/{static_file}", ALL(200)))
+    rows.append(R("GET", "/static/../../etc/passwd", ALL(404), label="traversal"))
+    # operations
+    rows.append(R("GET", "/health-check", ALL(200)))
+    rows.append(R("GET", "/docs", ALL(200)))
+    # CHOICE: /metrics is open on the instance's port, like /health-check;
+    # deploy/nginx.conf does not publish it (test_nginx.py)
+    rows.append(R("GET", "/metrics", ALL(200)))
+    return rows
+
+
+def rows_account(F):
+    """The account endpoints (spec §5b); change-password last, as it revokes
+    every token of the caller."""
+    rows = []
+    login_body = lambda pw: lambda ctx: {"email": ctx["owner_email"], "password": pw}  # noqa: E731
+    for path in ("/v1/auth/login", "/auth/session"):
+        rows.append(R("POST", path, ALL(200), body=login_body(SHARED_PASSWORD), ctype="application/json"))
+        rows.append(R("POST", path, ALL(401), body=login_body("not the password"), ctype="application/json"))
+    rows.append(R("POST", "/v1/auth/reset-password", ALL(200), ctype="application/json",
+                  body=lambda ctx: {"email": ctx["owner_email"]}))
+    rows.append(R("POST", "/v1/auth/reset-password", ALL(200), ctype="application/json",
+                  body={"email": "nobody-%s@example.com" % secrets.token_hex(4)}, label="unknown email"))
+    rows.append(R("PATCH", "/v1/auth/reset-password", ALL(400), ctype="application/json",
+                  body={"token": secrets.token_urlsafe(32), "password": "a-new-password-1"},
+                  label="forged token"))
+    rows.append(R("POST", "/v1/auth/verify-email", ALL(400), ctype="application/json",
+                  body={"token": secrets.token_urlsafe(32)}, label="forged token"))
+    # every caller but the admin (create-admin: verified) is unverified
+    rows.append(R("POST", "/v1/auth/resend-verification-email", E(401, 200, 200, admin=422),
+                  ctype="application/json", body=b"{}"))
+    # logout revokes the token it is sent with: each cell signs in afresh
+    fresh_token = lambda h, F, c: token_for(h, F["uid"][c]) if c in F["uid"] else None  # noqa: E731
+    rows.append(R("POST", "/v1/auth/logout", E(401, 200, 200), auth=fresh_token))
+    rows.append(R("POST", "/v1/auth/change-password", E(401, 400, 400), ctype="application/json",
+                  body={"old-password": "not the password", "new-password": "a-new-password-1"},
+                  label="wrong old password"))
+    rows.append(R("POST", "/v1/auth/change-password", E(401, 200, 200), ctype="application/json",
+                  body={"old-password": SHARED_PASSWORD, "new-password": "a-new-password-1"}))
+    return rows
+
+
 def rows_last(F):
     """Runs last: every caller deletes their own account."""
     return [R("DELETE", "/v1/users/{me}", E(401, 200, 200), label="self")]
@@ -740,7 +828,7 @@ def run_cell(h, F, row, caller, new):
     if callable(body):
         body = body(ctx)
     headers = {}
-    tok = F["tok"].get(caller)
+    tok = row["auth"](h, F, caller) if row["auth"] else F["tok"].get(caller)
     if tok:
         headers["Authorization"] = "JWT " + tok
     if body is not None:
@@ -809,6 +897,25 @@ def test_matrix_writes(h):
     proposals; session states."""
     F = build(h)
     run_matrix(h, F, rows_writes(F), "writes")
+
+
+def test_matrix_tasks_exports_uploads_account(h):
+    """Task status, exports, versions, uploads, operations, and the account
+    endpoints (sign-in, reset, verification, logout, password change)."""
+    F = build(h)
+    F["task_owner"] = export_task(h, F)
+    body, ctype = multipart([("file", "f.png", png(), None)])
+    st, hd, data = h.request("POST", "/v1/upload/files", body=body,
+                             headers={"Content-Type": ctype, "Authorization": "JWT " + F["tok"]["owner"]})
+    assert st == 200, "upload by the owner: %d %s" % (st, data[:300])
+    F["static_file"] = json.loads(data)["url"].split("/static/", 1)[1]
+    # every user gets one known password, so that sign-in and the password
+    # change can name it
+    h.sql("UPDATE users SET password_hash = (SELECT password_hash FROM users WHERE id = %d) WHERE id IN (%s)"
+          % (F["uid"]["stranger"], ", ".join(str(u) for u in F["uid"].values())))
+    F["owner_email"] = h.sql("SELECT email FROM users WHERE id = %d" % F["uid"]["owner"]).strip()
+    run_matrix(h, F, rows_tasks_exports_uploads(F) + rows_account(F),
+               "tasks, exports, versions, uploads, operations, account")
 
 
 def test_matrix_users_roles_topics_trash_order(h):

@@ -792,24 +792,34 @@ static void include_next(struct req_ctx *ctx, struct read_state *st)
 		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
 		return;
 	}
+	/* The parents' ids are known: to-many relations start from the join
+	 * table or the foreign key (their indexes lead with the parent's id)
+	 * and never read the parents' rows again. */
+	char pcol[80]; /* the parent's id, first column of every row */
+	if (rel->to_many && !rel->sql_target_ids && rel->join_table)
+		snprintf(pcol, sizeof(pcol), "j.%s", rel->join_self);
+	else if (rel->to_many && !rel->sql_target_ids)
+		snprintf(pcol, sizeof(pcol), "t.%s", rel->fk);
+	else
+		snprintf(pcol, sizeof(pcol), "pp.id");
 	struct sqlbuf b;
 	sqlbuf_init(&b);
-	sqlbuf_add(&b, "SELECT pp.id, ");
+	sqlbuf_add(&b, "SELECT %s, ", pcol);
 	resource_select_list(t, "t", &b);
-	sqlbuf_add(&b, " FROM %s pp", pr->table);
 	if (rel->sql_target_ids) {
-		sqlbuf_add(&b, " JOIN %s t ON t.id IN (", t->table);
+		sqlbuf_add(&b, " FROM %s pp JOIN %s t ON t.id IN (", pr->table, t->table);
 		sqlbuf_add(&b, rel->sql_target_ids, "pp");
 		sqlbuf_add(&b, ")");
 	} else if (!rel->to_many) {
-		sqlbuf_add(&b, " JOIN %s t ON t.id = pp.%s", t->table, rel->fk);
+		sqlbuf_add(&b, " FROM %s pp JOIN %s t ON t.id = pp.%s", pr->table, t->table,
+			   rel->fk);
 	} else if (rel->join_table) {
-		sqlbuf_add(&b, " JOIN %s j ON j.%s = pp.id JOIN %s t ON t.id = j.%s",
-			   rel->join_table, rel->join_self, t->table, rel->join_other);
+		sqlbuf_add(&b, " FROM %s j JOIN %s t ON t.id = j.%s", rel->join_table, t->table,
+			   rel->join_other);
 	} else {
-		sqlbuf_add(&b, " JOIN %s t ON t.%s = pp.id", t->table, rel->fk);
+		sqlbuf_add(&b, " FROM %s t", t->table);
 	}
-	sqlbuf_add(&b, " WHERE pp.id = ANY(");
+	sqlbuf_add(&b, " WHERE %s = ANY(", pcol);
 	struct sqlbuf ids;
 	sqlbuf_init(&ids);
 	sqlbuf_add(&ids, "{");
@@ -820,7 +830,7 @@ static void include_next(struct req_ctx *ctx, struct read_state *st)
 	sqlbuf_free(&ids);
 	sqlbuf_add(&b, "::bigint[]) AND ");
 	access_visible(t, "t", &ctx->principal, TRASH_HIDE, &b);
-	sqlbuf_add(&b, " ORDER BY pp.id, t.id");
+	sqlbuf_add(&b, " ORDER BY 1, t.id");
 	if (sqlbuf_failed(&b)) {
 		sqlbuf_free(&b);
 		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
@@ -911,6 +921,11 @@ static int list_where(struct req_ctx *ctx, struct read_state *st, struct sqlbuf 
 			   rel->join_other, rel->join_table, cr->parent->table, rel->join_self);
 		id_condition(ctx, "pp", b);
 		sqlbuf_add(b, ")");
+	} else if (rel && !ctx->match.params[0].is_ident) {
+		/* the parent by id: the foreign key itself (an index range on
+		 * (fk, id) serves the page); the count query checks the parent */
+		sqlbuf_add(b, " AND t.%s = ", rel->fk);
+		sqlbuf_param_int(b, ctx->match.params[0].id);
 	} else if (rel) {
 		sqlbuf_add(b, " AND t.%s IN (SELECT pp.id FROM %s pp WHERE ", rel->fk,
 			   cr->parent->table);
@@ -1050,8 +1065,12 @@ static void do_list(struct req_ctx *ctx)
 	sqlbuf_add(&page, " FROM %s t%s", r->table, joins.s ? joins.s : "");
 	if (list_where(ctx, st, &page) < 0)
 		goto out;
-	sqlbuf_add(&page, " ORDER BY %s%s%s, t.id", order.s ? order.s : "", order.s ? ", " : "",
-		   r->default_sort ? r->default_sort : "t.id");
+	if (order.s)
+		sqlbuf_add(&page, " ORDER BY %s, t.id", order.s);
+	else if (r->default_sort)
+		sqlbuf_add(&page, " ORDER BY %s, t.id", r->default_sort);
+	else
+		sqlbuf_add(&page, " ORDER BY t.id");
 	sqlbuf_add(&page, " LIMIT ");
 	sqlbuf_param_int(&page, st->q.size ? st->q.size : cfg.max_page_size + 1);
 	sqlbuf_add(&page, " OFFSET ");

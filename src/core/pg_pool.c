@@ -851,7 +851,8 @@ struct pg_pool *pg_pool_new(struct event_base *base, struct evdns_base *dns, con
 	p->queue_max = queue_max;
 	TAILQ_INIT(&p->queue);
 	TAILQ_INIT(&p->txn_wait);
-	snprintf(p->options, sizeof(p->options), "-c statement_timeout=%d -c TimeZone=UTC",
+	snprintf(p->options, sizeof(p->options),
+		 "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO,YMD",
 		 statement_timeout_ms);
 	p->conninfo = strdup(conninfo);
 	p->host = host_to_resolve(conninfo);

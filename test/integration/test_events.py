@@ -98,6 +98,29 @@ def test_attribute_types_follow_columns(h):
     expect(checked >= 6, "%s: only %d attributes match events columns: %s" % (path, checked, show(attrs)))
 
 
+def test_timestamps_render_as_postgresql_to_json(h):
+    """Timestamps are formatted by the server from PostgreSQL's text (not by
+    to_json() in the query): every shape must come out exactly as to_json()
+    writes it: whole seconds, fractions, offsets given in other zones, and
+    the values that are not dates."""
+    cases = [
+        ("2026-01-01T10:00:00Z", "2026-01-02T10:00:00.5+05:30"),
+        ("2026-07-01T23:59:59.123456+14:00", "2026-07-02T00:00:00.000001-09:30"),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"),
+    ]
+    for starts, ends in cases:
+        ev = seed_event(h, name="Times", starts_at=starts, ends_at=ends)
+        path = "/v1/events/%d" % ev["id"]
+        attrs = check_ok_doc("GET", path, get(h, path))["data"]["attributes"]
+        want = h.sql("SELECT to_json(starts_at)#>>'{}', to_json(ends_at)#>>'{}', to_json(created_at)#>>'{}' "
+                     "FROM events WHERE id = %d" % ev["id"]).split("|")
+        eq([attrs["starts-at"], attrs["ends-at"], attrs["created-at"]], want, path + ": timestamps")
+    ev = seed_event(h, name="Infinite", schedule_published_on="infinity")
+    path = "/v1/events/%d" % ev["id"]
+    attrs = check_ok_doc("GET", path, get(h, path))["data"]["attributes"]
+    eq(attrs["schedule-published-on"], "infinity", path + ": schedule-published-on")
+
+
 def test_hidden_events_are_404(h):
     hidden = [
         seed_event(h, name="Draft", state="draft"),

@@ -10,6 +10,16 @@ local id_min = tonumber(os.getenv("BENCH_ID_MIN")) or 1
 local id_max = tonumber(os.getenv("BENCH_ID_MAX")) or 10000
 local prefix = os.getenv("BENCH_PATH_PREFIX") or "/v1/events/"
 
+-- WRK_PACE_MS (unset: none): each connection waits this long before each
+-- request, so that many connections offer a bounded rate (many clients that
+-- are mostly idle, as behind a real site) instead of saturating the server.
+local pace = tonumber(os.getenv("WRK_PACE_MS"))
+if pace and pace > 0 then
+	function delay()
+		return pace
+	end
+end
+
 local requests = {}
 local count = 0
 

@@ -661,15 +661,25 @@ struct read_state {
 	size_t nparents;
 };
 
+/* Frees the document's objects and indexes (st itself stays). */
+static void read_release(struct read_state *st)
+{
+	robj_list_free(&st->data);
+	robj_list_free(&st->included);
+	free(st->primary.slots);
+	memset(&st->primary, 0, sizeof(st->primary));
+	free(st->seen.slots);
+	memset(&st->seen, 0, sizeof(st->seen));
+	free(st->parents);
+	st->parents = NULL;
+	st->nparents = 0;
+}
+
 static void read_free(void *p)
 {
 	struct read_state *st = p;
 	listq_free(&st->q);
-	robj_list_free(&st->data);
-	robj_list_free(&st->included);
-	free(st->primary.slots);
-	free(st->seen.slots);
-	free(st->parents);
+	read_release(st);
 	free(st);
 }
 
@@ -876,12 +886,18 @@ static void read_finish(struct req_ctx *ctx, struct read_state *st)
 		jw_raw(&w, "]", 1);
 	}
 	jw_lit(&w, ",\"jsonapi\":{\"version\":\"1.0\"}}");
-	if (w.failed)
+	if (w.failed) {
+		jw_free(&w);
 		req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
-	else
-		req_ctx_reply(ctx, 200, JSONAPI_MEDIA_TYPE, w.s, w.len,
-			      ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
-	jw_free(&w);
+		return;
+	}
+	/* the objects are written: free them before the document goes out */
+	char *doc = w.s;
+	size_t len = w.len;
+	w.s = NULL;
+	read_release(st);
+	req_ctx_reply_owned(ctx, 200, JSONAPI_MEDIA_TYPE, doc, len,
+			    ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
 }
 
 /* "T t ON <cond>" joining the targets of rel to parent alias pp. */

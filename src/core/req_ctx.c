@@ -308,11 +308,22 @@ static int etag_matches(const char *inm, const char *tag)
 	return 0;
 }
 
-void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
-		   size_t len, int etag)
+static void free_body(const void *data, size_t len, void *arg)
 {
-	if (!req_ctx_alive(ctx))
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+/* owned: body is malloc'd and handed over (see req_ctx_reply_owned). */
+static void reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
+		  size_t len, int etag, int owned)
+{
+	if (!req_ctx_alive(ctx)) {
+		if (owned)
+			free((void *)body);
 		return;
+	}
 	struct evhttp_request *req = ctx->req;
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "X-Request-Id", ctx->id);
@@ -337,12 +348,31 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 	/* from here the connection's closing only ends the writing */
 	evhttp_connection_set_closecb(ctx->evcon, sending_closed_cb, NULL);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	if (len > 0)
-		evbuffer_add(out, body, len);
+	if (len > 0 && owned) {
+		if (evbuffer_add_reference(out, body, len, free_body, NULL) < 0)
+			free((void *)body);
+	} else {
+		if (len > 0)
+			evbuffer_add(out, body, len);
+		if (owned)
+			free((void *)body);
+	}
 	sending_count++;
 	evhttp_request_set_on_complete_cb(req, sent_cb, NULL);
 	evhttp_send_reply(req, status, NULL, NULL);
 	finish(ctx, status, (long)len);
+}
+
+void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
+		   size_t len, int etag)
+{
+	reply(ctx, status, content_type, body, len, etag, 0);
+}
+
+void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
+			 size_t len, int etag)
+{
+	reply(ctx, status, content_type, body, len, etag, 1);
 }
 
 void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc, int jsonapi)

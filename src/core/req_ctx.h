@@ -67,6 +67,11 @@ void req_ctx_add_header(struct req_ctx *ctx, const char *name, const char *value
  * client's If-None-Match matches. Drops the HTTP reference: may free ctx. */
 void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
 		   size_t len, int etag);
+/* As req_ctx_reply, but takes body (malloc'd) instead of copying it: the
+ * output buffer refers to it and frees it once written (large documents are
+ * not held twice). body is freed at once when nothing is sent. */
+void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
+			 size_t len, int etag);
 /* Serialises doc (takes ownership) as JSON:API (or plain JSON). May free ctx. */
 void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc, int jsonapi);
 /* A JSON:API error document. May free ctx. */

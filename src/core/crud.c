@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "core/access.h"
+#include "core/app.h"
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/filter.h"
@@ -33,6 +35,7 @@
 #include "core/sqlbuf.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #define MAX_INCLUDES	  8
@@ -659,7 +662,79 @@ struct read_state {
 	int inc_path, inc_level;     /* include progress */
 	struct objref *parents;	     /* objects of the current level */
 	size_t nparents;
+	struct req_ctx *ctx; /* while waiting for a large-list turn */
+	int large;	     /* holds a large-list turn */
+	int waiting;	     /* in large_waiting */
+	TAILQ_ENTRY(read_state) wait_link;
 };
+
+/* ---- large lists ----
+ * A list of more than LARGE_LIST_ROWS rows (a big event's schedule: 1,000
+ * sessions with speakers and tracks is a 3 MB document) holds its rows and
+ * its rendered document, megabytes, until it is written. The loop renders
+ * them one after another anyway; letting all of them query at once only
+ * multiplies that memory (16 at once took a worker past 100 MB). So each
+ * worker builds at most LARGE_LISTS_MAX of them at a time; the others wait
+ * for a turn in arrival order, still under their request deadline, and a
+ * client that leaves gives up its place. Other requests never wait. */
+static TAILQ_HEAD(, read_state) large_waiting = TAILQ_HEAD_INITIALIZER(large_waiting);
+static int large_running;
+static struct event *large_resume_ev;
+
+static void list_queries(struct req_ctx *ctx, struct read_state *st);
+
+static void large_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while (large_running < cfg.large_lists_max && !TAILQ_EMPTY(&large_waiting)) {
+		struct read_state *st = TAILQ_FIRST(&large_waiting);
+		TAILQ_REMOVE(&large_waiting, st, wait_link);
+		st->waiting = 0;
+		st->large = 1;
+		large_running++;
+		list_queries(st->ctx, st);
+	}
+}
+
+/* Gives back st's turn or its place in the queue; the next waiter starts
+ * from the loop (never inside the caller, which may be freeing a context). */
+static void large_release(struct read_state *st)
+{
+	if (st->waiting) {
+		TAILQ_REMOVE(&large_waiting, st, wait_link);
+		st->waiting = 0;
+	}
+	if (!st->large)
+		return;
+	st->large = 0;
+	large_running--;
+	if (!TAILQ_EMPTY(&large_waiting)) {
+		if (!large_resume_ev)
+			large_resume_ev = event_new(app.base, -1, 0, large_resume, NULL);
+		if (large_resume_ev)
+			event_active(large_resume_ev, 0, 0);
+		else
+			large_resume(-1, 0, NULL);
+	}
+}
+
+/* 1: st may build now (or needs no turn); 0: it waits for one. */
+static int large_turn(struct req_ctx *ctx, struct read_state *st)
+{
+	if (st->q.size != 0 && st->q.size <= cfg.large_list_rows)
+		return 1;
+	if (large_running < cfg.large_lists_max && TAILQ_EMPTY(&large_waiting)) {
+		large_running++;
+		st->large = 1;
+		return 1;
+	}
+	st->ctx = ctx;
+	st->waiting = 1;
+	TAILQ_INSERT_TAIL(&large_waiting, st, wait_link);
+	return 0;
+}
 
 /* Frees the document's objects and indexes (st itself stays). */
 static void read_release(struct read_state *st)
@@ -678,6 +753,7 @@ static void read_release(struct read_state *st)
 static void read_free(void *p)
 {
 	struct read_state *st = p;
+	large_release(st);
 	listq_free(&st->q);
 	read_release(st);
 	free(st);
@@ -896,6 +972,7 @@ static void read_finish(struct req_ctx *ctx, struct read_state *st)
 	size_t len = w.len;
 	w.s = NULL;
 	read_release(st);
+	large_release(st);
 	req_ctx_reply_owned(ctx, 200, JSONAPI_MEDIA_TYPE, doc, len,
 			    ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
 }
@@ -1064,8 +1141,16 @@ static void do_list(struct req_ctx *ctx)
 		return;
 	}
 	struct read_state *st = read_new(ctx, 0, 1);
-	if (!st)
+	if (!st || !large_turn(ctx, st))
 		return;
+	list_queries(ctx, st);
+}
+
+/* The page and count queries of a list. */
+static void list_queries(struct req_ctx *ctx, struct read_state *st)
+{
+	const struct crud_route *cr = st->cr;
+	const struct resource *r = cr->r;
 	struct sqlbuf page, count, joins, order;
 	sqlbuf_init(&page);
 	sqlbuf_init(&count);
@@ -2415,6 +2500,9 @@ int crud_register(struct router *rt, const struct resource *const *types, int nt
 
 void crud_cleanup(void)
 {
+	if (large_resume_ev)
+		event_free(large_resume_ev);
+	large_resume_ev = NULL;
 	for (int i = 0; i < npatterns; i++)
 		free(patterns[i]);
 	free(patterns);

@@ -45,11 +45,6 @@ void jw_raw(struct jw *w, const char *s, size_t n)
 	w->len += n;
 }
 
-void jw_lit(struct jw *w, const char *s)
-{
-	jw_raw(w, s, strlen(s));
-}
-
 void jw_str(struct jw *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -8,6 +8,7 @@
 #define OES_JSONW_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct jw {
 	char *s;	 /* the text so far (not NUL-terminated until jw_cstr_of) */
@@ -19,8 +20,12 @@ void jw_init(struct jw *w);
 void jw_free(struct jw *w);
 /* Appends n bytes as they are. */
 void jw_raw(struct jw *w, const char *s, size_t n);
-/* Appends a NUL-terminated literal as it is. */
-void jw_lit(struct jw *w, const char *s);
+/* Appends a NUL-terminated string as it is (inline: a literal's length is
+ * known when compiling). */
+static inline void jw_lit(struct jw *w, const char *s)
+{
+	jw_raw(w, s, strlen(s));
+}
 /* Appends a JSON string (quoted, escaped) of n bytes. */
 void jw_str(struct jw *w, const char *s, size_t n);
 /* Same for a NUL-terminated string. */

@@ -35,6 +35,10 @@
 
 #define REGISTRY_MAX	32
 #define RESYNC_DELAY_MS 500 /* after start-up */
+/* Task ids waiting in memory for a local run, at most. Beyond, the table
+ * is the queue: ids are dropped and read back by local_refill, oldest due
+ * first, once the local queue has drained. */
+#define LOCAL_QUEUE_MAX 1024
 
 /* ---- SQL ---- */
 
@@ -77,6 +81,16 @@ static const char resync_sql[] =
     "SELECT id FROM tasks WHERE state IN ('PENDING', 'RETRY') AND run_after <= now() "
     "AND (SELECT ok FROM l) ORDER BY run_after LIMIT 10000 FOR UPDATE SKIP LOCKED) "
     "RETURNING id";
+
+/* Local dispatch: due tasks, oldest first, at most $1 of them, for this
+ * loop's queue (the same 100 ms of slack as the claim). Touching
+ * updated_at keeps the sweeper off them while they wait here. No advisory
+ * lock: another instance taking the same ids loses the claim. */
+static const char refill_sql[] = "UPDATE tasks SET updated_at = now() WHERE id IN ("
+				 "SELECT id FROM tasks WHERE state IN ('PENDING', 'RETRY') "
+				 "AND run_after <= now() + interval '100 milliseconds' "
+				 "ORDER BY run_after LIMIT $1::int FOR UPDATE SKIP LOCKED) "
+				 "RETURNING id";
 
 /* ids of the processing list whose tasks no consumer holds any more */
 static const char tidy_sql[] = "SELECT x FROM unnest($1::text[]) x WHERE CASE WHEN x ~ "
@@ -147,10 +161,11 @@ struct local_job {
 };
 
 struct pending_op {
-	struct pending_op *next, *prev; /* resync and tidy queries in flight */
+	struct pending_op *next, *prev; /* resync, refill and tidy queries in flight */
 	struct pg_query *q;		/* the query */
 	char **ids;			/* tidy: the ids asked about */
 	int nids;
+	int asked; /* refill: the most ids asked for */
 };
 
 static struct task_def registry[REGISTRY_MAX];
@@ -163,6 +178,11 @@ static int running;
 static struct enqueue *enqueues;
 static struct delayed *delays;
 static struct local_job *local_head, *local_tail;
+static int nlocal;	   /* ids in the local queue */
+static int local_overflow; /* ids were left in the table: refill from it once the queue drains */
+static int refilling;	   /* a refill query is in flight */
+static int refill_drops;   /* ids dropped while it was in flight (maybe not in its snapshot) */
+static int overflow_told;  /* the drops were logged: log the catch-up too */
 static struct event *pump_ev;
 static struct event *resync_ev;
 static struct pending_op *ops;
@@ -732,18 +752,98 @@ const char *task_payload_str(const struct task_run *run, const char *key)
 
 /* ---- dispatch ---- */
 
-static void local_push(const char *id)
+/* Appends id to the local queue; 0/-1 (out of memory). */
+static int local_append(const char *id)
 {
 	struct local_job *j = calloc(1, sizeof(*j));
 	if (!j)
-		return; /* the sweeper re-dispatches it */
+		return -1;
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	if (local_tail)
 		local_tail->next = j;
 	else
 		local_head = j;
 	local_tail = j;
+	nlocal++;
+	return 0;
+}
+
+static void local_refill(void);
+static struct pending_op *op_new(void);
+static void op_unlink_free(struct pending_op *o);
+
+/* The local queue is full, or ids already wait in the table: id (a
+ * committed row) waits there too, and is read back in its turn. */
+static void local_drop(void)
+{
+	if (!overflow_told)
+		log_warn(NULL,
+			 "tasks: %d task ids wait to run here already; later ones wait in the "
+			 "database and are read back as runs free up",
+			 nlocal);
+	overflow_told = 1;
+	local_overflow = 1;
+	if (refilling)
+		refill_drops++;
+	local_refill();
+}
+
+static void local_push(const char *id)
+{
+	/* once ids wait in the table, new ones queue behind them there */
+	if (local_overflow || nlocal >= LOCAL_QUEUE_MAX || local_append(id) < 0) {
+		local_drop();
+		return;
+	}
 	pump();
+}
+
+static void refill_done(void *arg, PGresult *res, int err)
+{
+	struct pending_op *o = arg;
+	o->q = NULL;
+	refilling = 0;
+	if (err == PG_OK) {
+		int n = PQntuples(res);
+		for (int i = 0; i < n; i++)
+			if (local_append(PQgetvalue(res, i, 0)) < 0)
+				refill_drops++; /* stays in the table: the next refill */
+		if (n < o->asked && refill_drops == 0) {
+			if (overflow_told)
+				log_info(NULL,
+					 "tasks: the local queue caught up with the database");
+			local_overflow = overflow_told = 0;
+		}
+	} else if (err == PG_ERR_QUERY) {
+		log_warn(NULL, "tasks: reading due tasks back failed: %s",
+			 PQresultErrorMessage(res));
+	}
+	refill_drops = 0;
+	op_unlink_free(o);
+	pump();
+}
+
+/* Reads due ids back from the table into the empty local queue, when some
+ * were left there (the next drop or drain tries again after a failure). */
+static void local_refill(void)
+{
+	if (!inited || redis_mode || !accepting || !local_overflow || refilling || local_head ||
+	    !app.pg)
+		return;
+	struct pending_op *o = op_new();
+	if (!o)
+		return;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%d", LOCAL_QUEUE_MAX);
+	const char *params[1] = {lim};
+	o->asked = LOCAL_QUEUE_MAX;
+	refilling = 1;
+	refill_drops = 0;
+	o->q = pg_pool_query(app.pg, PG_WRITE, NULL, refill_sql, 1, params, refill_done, o);
+	if (!o->q) {
+		refilling = 0;
+		op_unlink_free(o);
+	}
 }
 
 static void dispatch_now(const char *id)
@@ -803,11 +903,14 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
 		local_head = j->next;
 		if (!local_head)
 			local_tail = NULL;
+		nlocal--;
 		char id[40];
 		memcpy(id, j->id, sizeof(id));
 		free(j);
 		run_start(id, 0);
 	}
+	if (!local_head)
+		local_refill();
 }
 
 static void pump(void)
@@ -977,6 +1080,12 @@ void tasks_resync(void)
 {
 	if (!inited)
 		return;
+	if (!redis_mode) {
+		/* the local queue reads them back in batches as it drains */
+		local_overflow = 1;
+		local_refill();
+		return;
+	}
 	struct pending_op *o = op_new();
 	if (!o)
 		return;
@@ -1076,12 +1185,16 @@ void tasks_metrics_render(struct evbuffer *buf)
 			evbuffer_add_printf(buf, "oes_tasks{state=\"%s\"} %ld\n", state_names[s],
 					    state_counts[s]);
 	}
-	evbuffer_add_printf(buf,
-			    "# HELP oes_tasks_running Tasks running in this process.\n"
-			    "# TYPE oes_tasks_running gauge\noes_tasks_running %d\n"
-			    "# HELP oes_task_runs_total Task runs ended in this process.\n"
-			    "# TYPE oes_task_runs_total counter\n",
-			    running);
+	evbuffer_add_printf(
+	    buf,
+	    "# HELP oes_tasks_running Tasks running in this process.\n"
+	    "# TYPE oes_tasks_running gauge\noes_tasks_running %d\n"
+	    "# HELP oes_tasks_local_queued Task ids waiting in this process's memory "
+	    "for a local run (more wait in the database when it is full).\n"
+	    "# TYPE oes_tasks_local_queued gauge\noes_tasks_local_queued %d\n"
+	    "# HELP oes_task_runs_total Task runs ended in this process.\n"
+	    "# TYPE oes_task_runs_total counter\n",
+	    running, nlocal);
 	for (int o = 0; o < NOUTCOMES; o++)
 		evbuffer_add_printf(buf, "oes_task_runs_total{outcome=\"%s\"} %ld\n",
 				    outcome_names[o], outcomes[o]);
@@ -1186,6 +1299,8 @@ void tasks_cleanup(void)
 		free(j);
 	}
 	local_tail = NULL;
+	nlocal = 0;
+	local_overflow = refilling = refill_drops = overflow_told = 0;
 	while (ops) {
 		pg_query_cancel(ops->q);
 		op_unlink_free(ops);

@@ -3,7 +3,10 @@
  * name, payload of ids, state, attempts, result): PostgreSQL is the source
  * of truth. Enqueuing inserts the row and dispatches its id: through Redis
  * (tasks/redis_queue) when REDIS_URL is set, to any instance's loop or
- * `worker` process, else to this process's loop.
+ * `worker` process, else to this process's loop. The local queue holds a
+ * bounded number of ids in memory; beyond, ids wait in the table and are
+ * read back, oldest due first, as the queue drains (memory stays flat
+ * when writes enqueue faster than the runs finish).
  *
  * Running a task: the consumer claims the row with a conditional UPDATE
  * (PENDING|RETRY -> STARTED, attempts + 1); only the claimer runs it, and
@@ -86,7 +89,8 @@ void tasks_cleanup(void);
 const char *tasks_redis_health(void);
 
 /* Appends the task metrics to buf (Prometheus text): oes_tasks{state} (rows
- * by state at the last count of the periodic job), oes_tasks_running and
+ * by state at the last count of the periodic job), oes_tasks_running,
+ * oes_tasks_local_queued (ids waiting in memory for a local run) and
  * oes_task_runs_total{outcome} of this process. */
 struct evbuffer;
 void tasks_metrics_render(struct evbuffer *buf);
@@ -121,8 +125,9 @@ int tasks_enqueue_if(const char *cond, int ncond, const char *const *cond_params
 		     tasks_enqueued_cb cb, void *arg);
 /* Sends a task id to a consumer now, or after delay_ms. */
 void tasks_dispatch(const char *id, int delay_ms);
-/* Re-dispatches every due PENDING/RETRY task (once among instances, under
- * an advisory lock): at start-up and after Redis came back. */
+/* Re-dispatches every due PENDING/RETRY task: at start-up and after Redis
+ * came back. To Redis: once among instances, under an advisory lock. To
+ * the local queue: read back in batches of at most its size as it drains. */
 void tasks_resync(void);
 /* Removes from Redis's processing list the ids whose tasks are over or
  * gone (acknowledgements lost while Redis was down). */

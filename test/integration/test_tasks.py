@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
 from fixtures import api, grant, make_user, patch, sql_event, sql_insert
-from helpers import eq, expect, show, sql_lit, wait_for
+from helpers import eq, expect, get_metrics, metric, show, sql_lit, wait_for
 from redis_fixture import RedisServer, Worker
 from run import ROOT
 
@@ -337,6 +337,47 @@ def test_sweeper_redispatches_lost_tasks(h):
     eq(counter(h, ev, "event_ver"), 0, "event_ver (out of retries: not run)")
     eq(h.sql("SELECT state || ' ' || (result->>'error') FROM tasks WHERE name = 'no.such.task'"),
        "FAILURE unknown task", "a task nobody knows")
+
+
+def test_backlog_beyond_the_local_queue(h):
+    """Without Redis at most 1024 task ids wait in memory: a backlog of due
+    tasks is read back from the table in batches as the local queue drains,
+    and tasks enqueued meanwhile wait in the table behind it. Every task
+    runs once and none waits for the sweeper (issue #9: the unbounded local
+    queue grew the server's RSS under a write load)."""
+    owner, ev, sid = world(h)
+    n, patches = 3000, 10
+    h.sql("INSERT INTO tasks (name, payload) SELECT 'versions.bump', %s FROM generate_series(1, %d)"
+          % (sql_lit(json.dumps({"event_id": ev["id"], "kind": "speakers"})), n))
+    h.restart_server()  # start-up reads due tasks back
+    queued = []
+
+    def local_queued():
+        v = metric(get_metrics(h)[0], "oes_tasks_local_queued")
+        expect(v is not None, "no oes_tasks_local_queued series")
+        queued.append(v)
+        return v
+
+    wait_for(lambda: local_queued() > 0, 10, interval=0.02, what="the backlog to be read back")
+    for i in range(patches):
+        patch(h, "sessions", sid, "session", {"title": "Renamed %d" % i}, token=owner)
+        local_queued()
+
+    def settled():
+        local_queued()
+        return h.sql("SELECT count(*) FROM tasks WHERE state NOT IN ('SUCCESS', 'FAILURE')") == "0"
+
+    wait_for(settled, 60, interval=0.2, what="every task to run")
+    expect(max(queued) <= 1024, "oes_tasks_local_queued went up to %r (limit 1024)" % max(queued))
+    eq(counter(h, ev, "speakers_ver"), n, "speakers_ver (the backlog, each task once)")
+    eq(counter(h, ev), patches, "sessions_ver (tasks enqueued behind the backlog)")
+    eq(bump_states(h), "SUCCESS:1:%d" % (n + patches), "versions.bump state:attempts:count")
+    with open(h.server_log, errors="replace") as f:
+        log = f.read()
+    expect("later ones wait in the database" in log,
+           "no log line of ids left in the table (the PATCHes' tasks were queued in memory)")
+    expect("the local queue caught up with the database" in log,
+           "no log line of the local queue catching up")
 
 
 def test_results_expire(h):

@@ -10,13 +10,15 @@ local id_min = tonumber(os.getenv("BENCH_ID_MIN")) or 1
 local id_max = tonumber(os.getenv("BENCH_ID_MAX")) or 10000
 local prefix = os.getenv("BENCH_PATH_PREFIX") or "/v1/events/"
 
--- WRK_PACE_MS (unset: none): each connection waits this long before each
--- request, so that many connections offer a bounded rate (many clients that
--- are mostly idle, as behind a real site) instead of saturating the server.
+-- WRK_PACE_MS (unset: none): each connection waits a random time, this
+-- long on average (uniform from 0 to twice it), before each request, so that
+-- many connections offer a bounded rate (many clients that are mostly idle,
+-- as behind a real site) instead of saturating the server. A fixed pause
+-- would keep the connections in step: all of them would send at once.
 local pace = tonumber(os.getenv("WRK_PACE_MS"))
 if pace and pace > 0 then
 	function delay()
-		return pace
+		return math.random(0, 2 * pace)
 	end
 end
 

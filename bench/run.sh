@@ -1013,14 +1013,15 @@ cp "$PGB_DETAIL" "$(dirname "$RESULTS")/detail.pgbench"
 
 wrk_case detail@64 64 2xx "GET /v1/events/{random id}" /v1/events/ bench/detail.lua
 wrk_case detail@256 256 2xx "GET /v1/events/{random id}" /v1/events/ bench/detail.lua
-# 256 connections that each wait BENCH_PACE_MS (25) before every request:
+# 256 connections that each wait BENCH_PACE_MS (25) on average (at random)
+# before every request:
 # at most 256/25 ms = 10,240 req/s offered, about half of what the server
 # serves saturated. The saturated case above cannot have a p99 under 10 ms:
 # a closed loop of 256 connections has a mean latency of 256 / throughput
 # (Little's law), 13 ms at 19,000 req/s; the paced case measures the
 # latency 256 clients see when the server is not the bottleneck.
 WRK_PACE_MS=$PACE_MS wrk_case detail@256-paced 256 2xx \
-	"GET /v1/events/{random id}, each connection pausing ${PACE_MS} ms before each request" /v1/events/ bench/detail.lua
+	"GET /v1/events/{random id}, each connection pausing ${PACE_MS} ms on average before each request" /v1/events/ bench/detail.lua
 wrk_case no-db@64 64 non2xx "GET /v1/does-not-exist (404, no database)" /v1/does-not-exist
 # The database's ceiling over TCP, as the server connects (DATABASE_URL).
 pgbench_case pgbench "$PGB_CLIENTS" "pgbench, the server's statements for a detail ($PGB_SOURCE), -M prepared, TCP" \

@@ -53,6 +53,8 @@ static const struct setting settings[] = {
      "queries waiting for a connection before new ones get 503"},
     {"PG_STATEMENT_TIMEOUT_MS", SET_INT, &cfg.pg_statement_timeout_ms, "10000", 0, 3600000,
      "statement_timeout of every connection (0: none)"},
+    {"PG_GENERIC_PLANS", SET_BOOL, &cfg.pg_generic_plans, "on", 0, 0,
+     "plan each prepared statement once, for any parameters (plan_cache_mode)"},
     {"REQUEST_TIMEOUT_MS", SET_INT, &cfg.request_timeout_ms, "30000", 10, 3600000,
      "deadline of a request, then 504"},
     {"BODY_MAX_BYTES", SET_LONG, &cfg.body_max_bytes, "1048576", 1024, 1024 * MIB,

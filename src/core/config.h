@@ -26,6 +26,7 @@ struct config {
 	int pg_pipeline;		  /* PG_PIPELINE: 1 = pipeline mode */
 	int pg_queue_max;		  /* PG_QUEUE_MAX: queued queries before 503 */
 	int pg_statement_timeout_ms;	  /* PG_STATEMENT_TIMEOUT_MS */
+	int pg_generic_plans;		  /* PG_GENERIC_PLANS: plan_cache_mode */
 	int request_timeout_ms;		  /* REQUEST_TIMEOUT_MS: deadline, then 504 */
 	long body_max_bytes;		  /* BODY_MAX_BYTES */
 	long upload_max_bytes;		  /* UPLOAD_MAX_BYTES */

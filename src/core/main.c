@@ -139,6 +139,8 @@ static int run_worker(int reuseport)
 	app.router = router_new();
 	app.pg = pg_pool_new(app.base, app.dns, cfg.database_url, cfg.pg_pool_size, cfg.pg_pipeline,
 			     cfg.pg_queue_max, cfg.pg_statement_timeout_ms);
+	if (app.pg)
+		pg_pool_generic_plans(app.pg, cfg.pg_generic_plans);
 	if (!app.router || !app.pg || routes_init(app.router, app.pg) < 0) {
 		log_error(NULL, "cannot set up routes and the database pool");
 		goto out;

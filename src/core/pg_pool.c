@@ -122,7 +122,7 @@ struct pg_pool {
 	struct evdns_base *dns;	   /* resolver for host names */
 	char *conninfo;		   /* as configured */
 	char *host;		   /* host to resolve, or NULL when libpq needs no lookup */
-	char options[128];	   /* -c settings for every connection */
+	char options[192];	   /* -c settings for every connection */
 	int size;		   /* connections */
 	int pipeline;		   /* pipeline mode after setup */
 	int queue_max;		   /* bound of queue */
@@ -836,6 +836,14 @@ static char *host_to_resolve(const char *conninfo)
 		out = strdup(host);
 	PQconninfoFree(opts);
 	return out;
+}
+
+void pg_pool_generic_plans(struct pg_pool *p, int on)
+{
+	static const char opt[] = " -c plan_cache_mode=force_generic_plan";
+	size_t len = strlen(p->options);
+	if (on && !strstr(p->options, opt) && len + sizeof(opt) <= sizeof(p->options))
+		memcpy(p->options + len, opt, sizeof(opt));
 }
 
 struct pg_pool *pg_pool_new(struct event_base *base, struct evdns_base *dns, const char *conninfo,

@@ -52,6 +52,9 @@ struct pg_pool_stats {
 /* conninfo: a libpq URL or key=value string. Caller frees with pg_pool_free. */
 struct pg_pool *pg_pool_new(struct event_base *base, struct evdns_base *dns, const char *conninfo,
 			    int size, int pipeline, int queue_max, int statement_timeout_ms);
+/* With on, every connection plans its prepared statements once, for any
+ * parameters (plan_cache_mode=force_generic_plan); before pg_pool_start. */
+void pg_pool_generic_plans(struct pg_pool *p, int on);
 /* Registers a statement prepared on every connection; before pg_pool_start.
  * name and sql must stay valid (static strings). 0/-1. */
 int pg_pool_prepare(struct pg_pool *p, const char *name, const char *sql);

@@ -19,6 +19,7 @@ import threading
 import time
 
 from run import BIN, ROOT
+from run import VALGRIND
 from helpers import TM, check_error, check_ok_doc, eq, expect, get_metrics, metric, seed_event, show, wait_for
 
 CHALLENGE = 'JWT realm="open-event-server"'
@@ -320,6 +321,10 @@ def test_loop_not_blocked_by_hashing(h):
     total = time.monotonic() - t0
     eq(len(statuses), 16, "logins answered")
     expect(set(statuses) <= {200, 401}, "login statuses under load: %r" % statuses)
+    if VALGRIND:
+        # valgrind runs one thread at a time (its big lock): a hash on a
+        # worker thread stops the loop there by construction
+        return
     expect(worst < max(0.25 * total, 0.05 * TM),
            "/health-check took %.0f ms during %.0f ms of logins: the loop is blocked"
            % (worst * 1000, total * 1000))

@@ -120,7 +120,7 @@ build() {
 	done
 	local fresh=1 f
 	if [[ -x $bin ]]; then
-		for f in "$src" "${srcs[@]}" src/core/*.h src/handlers/*.h "$0"; do
+		for f in "$src" "${srcs[@]}" src/core/*.h src/handlers/*.h test/fuzz/*.h "$0"; do
 			[[ -f $f && $f -nt $bin ]] && fresh=0 && break
 		done
 	else

@@ -710,14 +710,8 @@ static void large_release(struct read_state *st)
 		return;
 	st->large = 0;
 	large_running--;
-	if (!TAILQ_EMPTY(&large_waiting)) {
-		if (!large_resume_ev)
-			large_resume_ev = event_new(app.base, -1, 0, large_resume, NULL);
-		if (large_resume_ev)
-			event_active(large_resume_ev, 0, 0);
-		else
-			large_resume(-1, 0, NULL);
-	}
+	if (!TAILQ_EMPTY(&large_waiting))
+		event_active(large_resume_ev, 0, 0); /* made before anyone waited */
 }
 
 /* 1: st may build now (or needs no turn); 0: it waits for one. */
@@ -725,7 +719,11 @@ static int large_turn(struct req_ctx *ctx, struct read_state *st)
 {
 	if (st->q.size != 0 && st->q.size <= cfg.large_list_rows)
 		return 1;
-	if (large_running < cfg.large_lists_max && TAILQ_EMPTY(&large_waiting)) {
+	if (!large_resume_ev)
+		large_resume_ev = event_new(app.base, -1, 0, large_resume, NULL);
+	/* without the event nobody could be woken: then nobody waits */
+	if (!large_resume_ev ||
+	    (large_running < cfg.large_lists_max && TAILQ_EMPTY(&large_waiting))) {
 		large_running++;
 		st->large = 1;
 		return 1;

@@ -246,7 +246,7 @@ int curlm_inflight(const struct curlm *m)
 	return m ? m->nxfers : 0;
 }
 
-struct curlm *curlm_new(struct event_base *base)
+struct curlm *curlm_new(struct event_base *base, long max_connects)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error(NULL, "curlm: curl_global_init failed");
@@ -269,7 +269,7 @@ struct curlm *curlm_new(struct event_base *base)
 	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
 	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
-	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, 16L);
+	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, max_connects);
 	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	if (!(v->features & CURL_VERSION_ASYNCHDNS))
 		log_warn(NULL,

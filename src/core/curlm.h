@@ -27,8 +27,9 @@ struct curlm_xfer;
  * longer reads or writes the owner's buffers then, so done may free them. */
 typedef void (*curlm_done_fn)(void *arg, CURL *easy, CURLcode res);
 
-/* A multi handle on base. Caller frees with curlm_free. NULL on failure. */
-struct curlm *curlm_new(struct event_base *base);
+/* A multi handle on base, keeping at most max_connects idle connections.
+ * Caller frees with curlm_free. NULL on failure. */
+struct curlm *curlm_new(struct event_base *base, long max_connects);
 
 /* Stops every transfer (their callbacks run with CURLE_ABORTED_BY_CALLBACK)
  * and frees everything. Call with the loop stopped

@@ -561,7 +561,7 @@ int mail_init(struct event_base *base, const char *smtp_url, const char *mail_fr
 			return -1;
 		}
 		m.smtp_url = strdup(smtp_url);
-		m.multi = m.smtp_url ? curlm_new(base) : NULL;
+		m.multi = m.smtp_url ? curlm_new(base, 16) : NULL;
 		if (!m.multi)
 			return -1;
 	}

@@ -1,14 +1,6 @@
 /*
- * s3: curl's multi_socket interface on libevent.
- *
- * curl tells us which sockets to watch (sock_cb) and when to wake it up
- * (timer_cb); libevent tells curl when a socket is ready (event_cb) or the
- * timer fired (timeout_cb); after each curl_multi_socket_action we look for
- * finished transfers (check_multi_info). That is the only place where an
- * easy handle is removed from the multi handle and cleaned up: a cancelled
- * transfer is reaped there too, from a deferred event, never from inside
- * one of curl's callbacks (where curl still uses the handle). The pattern
- * is the one of curl's docs/examples/hiperfifo.c.
+ * s3: S3 requests as transfers of core/curlm (curl's multi_socket interface
+ * on the loop), one curlm per client.
  *
  * Signing: CURLOPT_AWS_SIGV4 signs the method, path, every header we set
  * (Content-Type, Content-Disposition, x-amz-acl, x-amz-content-sha256) and
@@ -16,10 +8,9 @@
  * x-amz-content-sha256 header (it cannot hash a body it reads through a
  * callback), so callers pass the SHA-256 they computed off the loop.
  *
- * Owns: the multi handle, a struct s3_sock per watched socket, a struct
- * s3_xfer per transfer (its easy handle, headers, request and response
- * bodies). Never: calls a transfer's callback after s3_cancel, or from
- * inside s3_put/s3_get/s3_delete; lets curl raise signals (CURLOPT_NOSIGNAL).
+ * Owns: its curlm, a struct s3_xfer per transfer (headers, request and
+ * response bodies; the easy handle until curlm takes it). Never: calls a transfer's callback after
+ * s3_cancel, or from inside s3_put/s3_get/s3_delete; lets curl raise signals (CURLOPT_NOSIGNAL).
  */
 #include "core/s3.h"
 
@@ -28,25 +19,17 @@
 #include <string.h>
 
 #include <curl/curl.h>
-#include <event2/event.h>
 
+#include "core/curlm.h"
 #include "core/log.h"
 
 #define S3_ERROR_BODY_MAX 4096 /* response body kept for logging a failed PUT/DELETE */
 #define EMPTY_SHA256	  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-struct s3_sock {
-	struct s3_sock *next, *prev; /* in client->socks */
-	struct s3_client *c;	     /* owner */
-	curl_socket_t fd;	     /* the socket curl uses */
-	struct event *ev;	     /* libevent watcher of fd */
-	int what;		     /* CURL_POLL_* it watches */
-};
-
 struct s3_xfer {
-	struct s3_xfer *next, *prev;  /* in client->xfers */
 	struct s3_client *c;	      /* owner */
-	CURL *easy;		      /* the easy handle, in the multi handle */
+	CURL *easy;		      /* the easy handle, ours until started */
+	struct curlm_xfer *cx;	      /* the transfer once started (curlm owns easy) */
 	struct curl_slist *headers;   /* request headers */
 	const char *method;	      /* "PUT", "GET", "DELETE" (for logs) */
 	char *key;		      /* object key (for logs) */
@@ -62,26 +45,19 @@ struct s3_xfer {
 };
 
 struct s3_client {
-	struct event_base *base; /* the loop */
-	CURLM *multi;		 /* the one multi handle */
-	struct event *timer;	 /* curl's timeout */
-	struct event *reaper;	 /* deferred reaping of cancelled transfers */
-	char *scheme;		 /* "http" or "https" */
-	char *hostport;		 /* "host[:port]" of the endpoint */
-	char *prefix;		 /* the endpoint's path, without a trailing '/' ("" if none) */
-	char *bucket;		 /* bucket */
-	char *sigv4;		 /* "aws:amz:REGION:s3" */
-	char *access_key;	 /* credentials */
+	struct curlm *m;  /* the transfers */
+	int freeing;	  /* s3_client_free is running */
+	char *scheme;	  /* "http" or "https" */
+	char *hostport;	  /* "host[:port]" of the endpoint */
+	char *prefix;	  /* the endpoint's path, without a trailing '/' ("" if none) */
+	char *bucket;	  /* bucket */
+	char *sigv4;	  /* "aws:amz:REGION:s3" */
+	char *access_key; /* credentials */
 	char *secret_key;
 	char *acl; /* x-amz-acl, or NULL */
 	int path_style;
 	long timeout_ms;
-	struct s3_xfer *xfers; /* transfers in flight */
-	struct s3_sock *socks; /* sockets watched */
-	int nxfers;	       /* length of xfers */
 };
-
-static int curl_users; /* clients alive: curl_global_init/cleanup pairs */
 
 static char *xstrdup(const char *s)
 {
@@ -126,33 +102,20 @@ char *s3_object_url(const struct s3_client *c, const char *key)
 
 int s3_inflight(const struct s3_client *c)
 {
-	return c ? c->nxfers : 0;
+	return c ? curlm_inflight(c->m) : 0;
 }
 
 /* ---- transfers ---- */
 
 static void xfer_free(struct s3_xfer *x)
 {
-	if (x->easy)
+	if (x->easy && !x->cx)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->headers);
 	free(x->key);
 	free(x->data);
 	free(x->resp);
 	free(x);
-}
-
-static void xfer_unlink(struct s3_xfer *x)
-{
-	struct s3_client *c = x->c;
-	if (x->prev)
-		x->prev->next = x->next;
-	else
-		c->xfers = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	x->next = x->prev = NULL;
-	c->nxfers--;
 }
 
 /* The S3 error code of an XML error body, for the log. */
@@ -176,11 +139,9 @@ static void error_code(const char *body, size_t len, char *out, size_t outlen)
 	}
 }
 
-/* A finished (or stopped) transfer: calls back unless cancelled, frees. The
- * easy handle was removed from the multi handle already. */
+/* A finished (or stopped) transfer: calls back unless cancelled, frees. */
 static void xfer_finish(struct s3_xfer *x, CURLcode res, long status, const char *ctype)
 {
-	xfer_unlink(x);
 	int err = (res != CURLE_OK || status < 200 || status > 299 || x->too_big) ? -1 : 0;
 	if (err && !x->cancelled) {
 		char code[64];
@@ -202,137 +163,18 @@ static void xfer_finish(struct s3_xfer *x, CURLcode res, long status, const char
 	xfer_free(x);
 }
 
-/* Completes finished transfers and reaps cancelled ones. Runs only after
- * curl_multi_socket_action returned (or from the reaper), never inside a
- * curl callback. */
-static void check_multi_info(struct s3_client *c)
+/* curlm's completion of x (easy is valid during the call). */
+static void xfer_done(void *arg, CURL *easy, CURLcode res)
 {
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(c->multi, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		CURL *easy = msg->easy_handle;
-		CURLcode res = msg->data.result;
-		struct s3_xfer *x = NULL;
-		long status = 0;
-		char *ct = NULL, ctype[256] = "";
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-		if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
-			snprintf(ctype, sizeof(ctype), "%s", ct);
-		/* msg is invalid after this */
-		curl_multi_remove_handle(c->multi, easy);
-		if (x)
-			xfer_finish(x, res, status, ctype[0] ? ctype : NULL);
-		else
-			curl_easy_cleanup(easy);
-	}
-	struct s3_xfer *x = c->xfers;
-	while (x) {
-		struct s3_xfer *next = x->next;
-		if (x->cancelled) {
-			curl_multi_remove_handle(c->multi, x->easy);
-			xfer_unlink(x);
-			xfer_free(x);
-		}
-		x = next;
-	}
-}
-
-static void reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	check_multi_info(arg);
-}
-
-/* ---- curl <-> libevent ---- */
-
-static void timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct s3_client *c = arg;
-	int running = 0;
-	(void)fd, (void)what;
-	curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_multi_info(c);
-}
-
-static void event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct s3_sock *sk = arg;
-	struct s3_client *c = sk->c; /* sk may be freed by the call below */
-	int running = 0;
-	int action =
-	    ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-	curl_multi_socket_action(c->multi, fd, action, &running);
-	check_multi_info(c);
-	if (running <= 0 && evtimer_pending(c->timer, NULL))
-		evtimer_del(c->timer);
-}
-
-/* CURLMOPT_TIMERFUNCTION: (re)arm or stop our timer; never calls curl. */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct s3_client *c = userp;
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(c->timer);
-		return 0;
-	}
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-	return evtimer_add(c->timer, &tv) == 0 ? 0 : -1;
-}
-
-static void sock_free(struct s3_sock *sk)
-{
-	struct s3_client *c = sk->c;
-	if (sk->prev)
-		sk->prev->next = sk->next;
-	else
-		c->socks = sk->next;
-	if (sk->next)
-		sk->next->prev = sk->prev;
-	if (sk->ev)
-		event_free(sk->ev);
-	free(sk);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: what to watch on a socket. */
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct s3_client *c = userp;
-	struct s3_sock *sk = socketp;
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk)
-			sock_free(sk);
-		return 0;
-	}
-	if (!sk) {
-		sk = calloc(1, sizeof(*sk));
-		if (!sk)
-			return -1;
-		sk->c = c;
-		sk->fd = fd;
-		sk->next = c->socks;
-		if (c->socks)
-			c->socks->prev = sk;
-		c->socks = sk;
-		curl_multi_assign(c->multi, fd, sk);
-	}
-	short kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
-			     ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST);
-	if (sk->ev) {
-		event_del(sk->ev);
-		if (event_assign(sk->ev, c->base, fd, kind, event_cb, sk) < 0)
-			return -1;
-	} else {
-		sk->ev = event_new(c->base, fd, kind, event_cb, sk);
-		if (!sk->ev)
-			return -1;
-	}
-	sk->what = what;
-	return event_add(sk->ev, NULL) == 0 ? 0 : -1;
+	struct s3_xfer *x = arg;
+	long status = 0;
+	char *ct = NULL, ctype[256] = "";
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+		snprintf(ctype, sizeof(ctype), "%s", ct);
+	if (x->c->freeing && !x->cancelled)
+		snprintf(x->errbuf, sizeof(x->errbuf), "stopped: the server is shutting down");
+	xfer_finish(x, res, status, ctype[0] ? ctype : NULL);
 }
 
 static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
@@ -417,8 +259,6 @@ static struct s3_xfer *xfer_new(struct s3_client *c, const char *method, const c
 	CURL *e = x->easy;
 	int bad = 0;
 	bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -441,20 +281,22 @@ fail:
 	return NULL;
 }
 
-/* Hands x to the multi handle (the transfer starts from the loop). */
+/* Hands x to curlm (the transfer starts from the loop). */
 static struct s3_xfer *xfer_start(struct s3_client *c, struct s3_xfer *x)
 {
-	if (curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK ||
-	    curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+	if (curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK) {
 		log_error(NULL, "s3: cannot start %s %s", x->method, x->key);
 		xfer_free(x);
 		return NULL;
 	}
-	x->next = c->xfers;
-	if (c->xfers)
-		c->xfers->prev = x;
-	c->xfers = x;
-	c->nxfers++;
+	/* curlm takes the easy handle, also when it fails (cleaned up then) */
+	x->cx = curlm_add(c->m, x->easy, xfer_done, x);
+	if (!x->cx) {
+		log_error(NULL, "s3: cannot start %s %s", x->method, x->key);
+		x->easy = NULL;
+		xfer_free(x);
+		return NULL;
+	}
 	return x;
 }
 
@@ -541,8 +383,7 @@ void s3_cancel(struct s3_xfer *x)
 	x->cancelled = 1;
 	x->cb = NULL;
 	x->arg = NULL;
-	/* reaped on the next loop turn, outside any curl callback */
-	event_active(x->c->reaper, EV_TIMEOUT, 0);
+	curlm_cancel(x->cx); /* its done frees x on a later loop turn */
 }
 
 /* ---- the client ---- */
@@ -585,15 +426,9 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_config 
 		log_error(NULL, "s3: endpoint, bucket, region and keys are required");
 		return NULL;
 	}
-	if (curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error(NULL, "s3: curl_global_init failed");
-		return NULL;
-	}
-	curl_users++;
 	struct s3_client *c = calloc(1, sizeof(*c));
 	if (!c)
-		goto fail;
-	c->base = base;
+		return NULL;
 	c->path_style = cfg->path_style;
 	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 20000;
 	if (parse_endpoint(c, cfg->endpoint) < 0) {
@@ -611,27 +446,12 @@ struct s3_client *s3_client_new(struct event_base *base, const struct s3_config 
 	    (cfg->acl && *cfg->acl && !c->acl))
 		goto fail;
 	snprintf(c->sigv4, n, "aws:amz:%s:s3", cfg->region);
-	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-	if (!(v->features & CURL_VERSION_ASYNCHDNS))
-		log_warn(NULL,
-			 "s3: libcurl %s resolves host names synchronously: use an IP "
-			 "address in S3_ENDPOINT",
-			 v->version);
-	c->timer = evtimer_new(base, timeout_cb, c);
-	c->reaper = event_new(base, -1, 0, reaper_cb, c);
-	c->multi = curl_multi_init();
-	if (!c->timer || !c->reaper || !c->multi)
+	c->m = curlm_new(base, 64);
+	if (!c->m)
 		goto fail;
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-	curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 64L);
 	return c;
 fail:
 	s3_client_free(c);
-	if (!c && --curl_users == 0)
-		curl_global_cleanup();
 	return NULL;
 }
 
@@ -640,23 +460,8 @@ void s3_client_free(struct s3_client *c)
 	if (!c)
 		return;
 	/* transfers still in flight end now: their owners hear of it */
-	while (c->xfers) {
-		struct s3_xfer *x = c->xfers;
-		curl_multi_remove_handle(c->multi, x->easy);
-		x->errbuf[0] = '\0';
-		if (!x->cancelled)
-			snprintf(x->errbuf, sizeof(x->errbuf),
-				 "stopped: the server is shutting down");
-		xfer_finish(x, CURLE_ABORTED_BY_CALLBACK, 0, NULL);
-	}
-	if (c->multi)
-		curl_multi_cleanup(c->multi); /* may close sockets through sock_cb */
-	while (c->socks)
-		sock_free(c->socks);
-	if (c->timer)
-		event_free(c->timer);
-	if (c->reaper)
-		event_free(c->reaper);
+	c->freeing = 1;
+	curlm_free(c->m);
 	free(c->scheme);
 	free(c->hostport);
 	free(c->prefix);
@@ -668,6 +473,4 @@ void s3_client_free(struct s3_client *c)
 	free(c->secret_key);
 	free(c->acl);
 	free(c);
-	if (--curl_users == 0)
-		curl_global_cleanup();
 }

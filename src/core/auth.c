@@ -8,7 +8,8 @@
  * signature; libjwt checks the signature with our key; the algorithm must
  * be HS256 (so `none` and HS384/HS512 are refused even when signed with our
  * key); `identity` is a positive integer; `exp` is an integer and > now;
- * `nbf` and `iat`, when present, are integers and nbf <= now; `jti`, when
+ * `nbf` and `iat`, when present, are integers and nbf <= now + NBF_LEEWAY_S
+ * (clocks of issuers differ a little, and time() is a coarse clock); `jti`, when
  * present, is a string of at most 63 bytes; `iat_ms` (ours: the issue time
  * in milliseconds, compared with tokens_valid_after), when present, is an
  * integer.
@@ -125,6 +126,11 @@ static int int_claim(struct json_object *claims, const char *name, long long *ou
 	return 1;
 }
 
+/* Seconds a token's nbf may be ahead of our clock: a token made this second
+ * by a client or another instance whose clock (or time()'s coarse clock
+ * here) is a few milliseconds apart must not be refused. */
+#define NBF_LEEWAY_S 5
+
 /* Checks the claims of a verified token into p; 1 or -1 with why. */
 static int check_claims(struct json_object *claims, struct principal *p, char *why, size_t whylen)
 {
@@ -150,7 +156,7 @@ static int check_claims(struct json_object *claims, struct principal *p, char *w
 		say(why, whylen, "The token has expired.");
 		return -1;
 	}
-	if (has_nbf && nbf > now) {
+	if (has_nbf && nbf > now + NBF_LEEWAY_S) {
 		say(why, whylen, "The token is not valid yet (claim nbf).");
 		return -1;
 	}

@@ -21,7 +21,12 @@
 #                              that touches no database (the loop's ceiling)
 #       list20@64              GET /v1/events/{id}/sessions?include=speakers,
 #                              track&page[size]=20, a random one of the 20
-#                              events with sessions (bench/list.lua)
+#                              events with sessions (bench/list.lua): after
+#                              the first request of each URL, answered with
+#                              the document kept in memory (LIST_CACHE_BYTES)
+#                              while the event's generation is unchanged
+#       list20-built@64        the same, every URL distinct (an ignored extra
+#                              parameter): every request builds its list
 #       filtered@64            GET /v1/sessions?filter=<track has name "Track
 #                              2">&sort=-starts-at,title&page[size]=20 (one
 #                              URL; its answer is checked before the runs)
@@ -163,6 +168,7 @@ BIG_COUNT=${BENCH_BIG_COUNT:-7}
 LOGIN_RATE=${BENCH_LOGIN_RATE:-10}
 PACE_MS=${BENCH_PACE_MS:-25}
 unset WRK_PACE_MS # only the paced case sets it (bench/detail.lua)
+unset BENCH_LIST_DISTINCT # only list20-built@64 sets it (bench/list.lua)
 TASKS_WAIT=${BENCH_TASKS_WAIT:-120}
 PROTOTYPE_RATIO=0.61 # shared/notes/performance.md: pipelined prototype / pgbench
 
@@ -934,8 +940,8 @@ say "runs: ${WARMUP}s warm-up + ${REPEAT} x ${DURATION}s per case; wrk -t$WRK_TH
 # script (else up to two more tries).
 pg_now() { psql_q -c "SELECT to_char(clock_timestamp() AT TIME ZONE current_setting('log_timezone'), 'YYYY-MM-DD HH24:MI:SS.MS')"; }
 capture_pgbench() {
-	local path=$1 id=$2 out=$3 set=${4:-'\set id random(:id_min, :id_max)'} log=$DATA/postgres.log
-	local size status i
+	local path=$1 id=$2 out=$3 set=${4:-'\set id random(:id_min, :id_max)'} distinct=${5:-0} log=$DATA/postgres.log
+	local size status i get
 	local -a t0 t1
 	[[ -r $log ]] || return 1
 	for _ in 1 2 3; do
@@ -944,7 +950,11 @@ capture_pgbench() {
 		size=$(stat -c %s "$log")
 		for i in 0 1; do
 			t0[i]=$(pg_now) || return 1
-			status=$(http_get "$path")
+			# distinct: a URL never asked before (an ignored parameter), so
+			# that the list is built, not served from memory (LIST_CACHE_BYTES)
+			get=$path
+			((distinct)) && get="$path&capture=$$-$RANDOM-$i"
+			status=$(http_get "$get")
 			sleep 0.05
 			t1[i]=$(pg_now) || return 1
 			[[ $status == 200 ]] || break
@@ -994,7 +1004,7 @@ if selected pgbench-list20; then
 	cap=$((LIST_FIRST + LIST_EVENTS / 2))
 	((cap == 20 || cap < 2)) && cap=$LIST_LAST
 	((cap == 20 || cap < 2)) && cap=$LIST_FIRST
-	if capture_pgbench "/v1/events/$cap/sessions?$LIST_QUERY" "$cap" "$PGB_LIST" "\\set id random($LIST_FIRST, $LIST_LAST)"; then
+	if capture_pgbench "/v1/events/$cap/sessions?$LIST_QUERY" "$cap" "$PGB_LIST" "\\set id random($LIST_FIRST, $LIST_LAST)" 1; then
 		PGB_LIST_OK=1
 		say "pgbench-list20 runs the $(grep -c ';$' "$PGB_LIST") statement(s) the server ran for a list20:"
 		grep -v '^.set ' "$PGB_LIST" | cut -c1-150 | sed 's/^/    /' >&2
@@ -1041,6 +1051,13 @@ fi
 # The lists, at 64 connections.
 CASE_DURATION=$SHORT wrk_case list20@64 64 2xx \
 	"GET /v1/events/{id}/sessions?include=speakers,track&page[size]=20, id random among $LIST_EVENTS events" \
+	/v1/events/ bench/list.lua
+# The same lists with a URL never asked before on every request (an extra
+# parameter the server ignores): no document kept in memory
+# (LIST_CACHE_BYTES) can answer, each request reads the event's generation,
+# builds its list and stores it: what list20@64 costs when nothing repeats.
+BENCH_LIST_DISTINCT=1 CASE_DURATION=$SHORT wrk_case list20-built@64 64 2xx \
+	"as list20@64, every URL distinct (&distinct=N): built every time, never served from memory" \
 	/v1/events/ bench/list.lua
 CASE_DURATION=$SHORT wrk_case filtered@64 64 2xx \
 	"GET /v1/sessions?filter=$FILTER_JSON&sort=$FILTER_SORT&page[size]=20 ($FILTERED_COUNT match)" "$FILTERED_PATH"
@@ -1261,6 +1278,8 @@ R_D64_PGU=$(ratio detail@64 pgbench-unix)
 R_D64_PGN=$(ratio detail@64 pgbench-narrow)
 R_L_D=$(ratio list20@64 detail@64)
 R_L_PGL=$(ratio list20@64 pgbench-list20)
+R_LB_D=$(ratio list20-built@64 detail@64)
+R_LB_PGL=$(ratio list20-built@64 pgbench-list20)
 R_F_D=$(ratio filtered@64 detail@64)
 R_NGX_D=$(ratio detail-nginx@64 detail@64)
 R_NGX_L=$(ratio list20-nginx@64 list20@64)
@@ -1277,6 +1296,8 @@ printf '  %-30s %s\n' "detail@64 / pgbench" "$(shown "$R_D64_PG")" \
 	"prototype / pgbench" "$PROTOTYPE_RATIO (shared/notes/performance.md, pipelined, 1 sync per batch)" \
 	"list20@64 / detail@64" "$(shown "$R_L_D")" \
 	"list20@64 / pgbench-list20" "$(shown "$R_L_PGL")" \
+	"list20-built@64 / detail@64" "$(shown "$R_LB_D") (no document from memory)" \
+	"list20-built@64 / pgbench-list20" "$(shown "$R_LB_PGL")" \
 	"filtered@64 / detail@64" "$(shown "$R_F_D")" \
 	"detail-nginx@64 / detail@64" "$(shown "$R_NGX_D")$(overhead "$R_NGX_D")" \
 	"list20-nginx@64 / list20@64" "$(shown "$R_NGX_L")$(overhead "$R_NGX_L")" \
@@ -1421,9 +1442,9 @@ big1_json() {
 		sep=$',\n'
 	done
 	printf '\n  ],\n'
-	printf '  "ratios": {"detail64_over_pgbench": %s, "detail64_over_nodb": %s, "detail256_over_pgbench": %s, "detail64_over_pgbench_narrow": %s, "detail64_over_pgbench_unix": %s, "prototype_over_pgbench": %s, "list20_over_detail64": %s, "list20_over_pgbench_list20": %s, "filtered_over_detail64": %s, "detail_nginx_over_detail64": %s, "list20_nginx_over_list20": %s, "detail_login_over_detail64": %s, "create_over_detail64": %s},\n' \
+	printf '  "ratios": {"detail64_over_pgbench": %s, "detail64_over_nodb": %s, "detail256_over_pgbench": %s, "detail64_over_pgbench_narrow": %s, "detail64_over_pgbench_unix": %s, "prototype_over_pgbench": %s, "list20_over_detail64": %s, "list20_over_pgbench_list20": %s, "list20_built_over_detail64": %s, "list20_built_over_pgbench_list20": %s, "filtered_over_detail64": %s, "detail_nginx_over_detail64": %s, "list20_nginx_over_list20": %s, "detail_login_over_detail64": %s, "create_over_detail64": %s},\n' \
 		"$R_D64_PG" "$R_D64_NODB" "$R_D256_PG" "$R_D64_PGN" "$R_D64_PGU" "$PROTOTYPE_RATIO" \
-		"$R_L_D" "$R_L_PGL" "$R_F_D" "$R_NGX_D" "$R_NGX_L" "$R_LOGIN_D" "$R_C_D"
+		"$R_L_D" "$R_L_PGL" "$R_LB_D" "$R_LB_PGL" "$R_F_D" "$R_NGX_D" "$R_NGX_L" "$R_LOGIN_D" "$R_C_D"
 	printf '  "p99_ms": {"detail64": %s, "detail64_with_logins": %s, "detail256": %s, "detail256_paced": %s, "detail256_little_mean": %s},\n' \
 		"$(jnum "$P99_D64")" "$(jnum "$P99_LOGIN")" "$(jnum "${R_P99[detail@256]:-null}")" \
 		"$(jnum "${R_P99[detail@256-paced]:-null}")" "$(jnum "$LITTLE_MS")"

@@ -33,6 +33,7 @@ struct config {
 	int max_page_size;		  /* MAX_PAGE_SIZE */
 	int large_list_rows;		  /* LARGE_LIST_ROWS: a list larger is "large" */
 	int large_lists_max;		  /* LARGE_LISTS_MAX: large lists built at once */
+	long list_cache_bytes;		  /* LIST_CACHE_BYTES: budget of core/listcache */
 	char *secret_key;		  /* SECRET_KEY: >= 32 bytes */
 	int jwt_ttl_s;			  /* JWT_TTL_S */
 	struct cidr_list trusted_proxies; /* TRUSTED_PROXIES */

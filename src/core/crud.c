@@ -28,6 +28,7 @@
 #include "core/filter.h"
 #include "core/jsonapi.h"
 #include "core/jsonw.h"
+#include "core/listcache.h"
 #include "core/log.h"
 #include "core/pg_pool.h"
 #include "core/req_ctx.h"
@@ -666,6 +667,8 @@ struct read_state {
 	int large;	     /* holds a large-list turn */
 	int waiting;	     /* in large_waiting */
 	TAILQ_ENTRY(read_state) wait_link;
+	char *cache_key;     /* the document goes to core/listcache under this */
+	long long cache_gen; /* ... built under this event generation */
 };
 
 /* ---- large lists ----
@@ -682,6 +685,7 @@ static int large_running;
 static struct event *large_resume_ev;
 
 static void list_queries(struct req_ctx *ctx, struct read_state *st);
+static int serve_kept(struct req_ctx *ctx, struct read_state *st);
 
 static void large_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -692,6 +696,9 @@ static void large_resume(evutil_socket_t fd, short what, void *arg)
 		struct read_state *st = TAILQ_FIRST(&large_waiting);
 		TAILQ_REMOVE(&large_waiting, st, wait_link);
 		st->waiting = 0;
+		/* an identical list built while this one waited answers it */
+		if (serve_kept(st->ctx, st))
+			continue;
 		st->large = 1;
 		large_running++;
 		list_queries(st->ctx, st);
@@ -752,6 +759,7 @@ static void read_free(void *p)
 {
 	struct read_state *st = p;
 	large_release(st);
+	free(st->cache_key);
 	listq_free(&st->q);
 	read_release(st);
 	free(st);
@@ -924,6 +932,11 @@ static void include_next(struct req_ctx *ctx, struct read_state *st)
 	sqlbuf_free(&b);
 }
 
+static void doc_release(void *arg)
+{
+	lc_doc_unref(arg);
+}
+
 static void read_finish(struct req_ctx *ctx, struct read_state *st)
 {
 	struct jw w;
@@ -971,6 +984,17 @@ static void read_finish(struct req_ctx *ctx, struct read_state *st)
 	w.s = NULL;
 	read_release(st);
 	large_release(st);
+	if (st->cache_key) {
+		struct lc_doc *d = lc_doc_new(doc, len);
+		if (!d) {
+			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
+			return;
+		}
+		listcache_put(st->cache_key, st->cache_gen, d);
+		req_ctx_reply_ref(ctx, 200, JSONAPI_MEDIA_TYPE, d->body, d->len, d->etag,
+				  doc_release, d);
+		return;
+	}
 	req_ctx_reply_owned(ctx, 200, JSONAPI_MEDIA_TYPE, doc, len,
 			    ctx->method == ROUTER_GET || ctx->method == ROUTER_HEAD);
 }
@@ -1127,6 +1151,84 @@ static struct read_state *read_new(struct req_ctx *ctx, int single, int paged)
 	return st;
 }
 
+/* ---- documents kept in core/listcache ----
+ * An anonymous list under one event (GET /v1/events/{id}/<type>) is the same
+ * document for every anonymous caller as long as the event's rows do not
+ * change, and sql/008 changes the event's generation with any of them. So
+ * such a list first reads the generation; a document stored under the same
+ * generation and URI is the answer, otherwise the list is built and stored.
+ * Lists that may depend on rows outside the event are built every time:
+ * includes or relationships reaching types without an event (users, event
+ * topics, ...), filters and sorts through relationships (they may name such
+ * types), trash, signed-in callers (what they may see depends on their roles
+ * and their own rows). */
+static int cacheable(struct req_ctx *ctx, const struct read_state *st, long long *event_id)
+{
+	const struct crud_route *cr = st->cr;
+	const struct route_param *p = &ctx->match.params[0];
+	if (cfg.list_cache_bytes <= 0 || ctx->principal.user_id || st->q.trash != TRASH_HIDE ||
+	    !(ctx->method & (ROUTER_GET | ROUTER_HEAD)) || !cr->rel || cr->rel->sql_target_ids ||
+	    !cr->parent->event_col || strcmp(cr->parent->event_col, "id") != 0 || p->is_ident ||
+	    !cr->r->event_col)
+		return 0;
+	const char *f = query_get(&ctx->query, "filter");
+	const char *sort = query_get(&ctx->query, "sort");
+	if ((f && *f) || (sort && strchr(sort, '.')))
+		return 0;
+	for (int i = 0; i < st->q.ninc; i++)
+		for (int k = 0; k < st->q.inc[i].depth; k++) {
+			const struct resource_rel *rel = st->q.inc[i].rels[k];
+			if (!rel->target->event_col || rel->sql_target_ids)
+				return 0;
+		}
+	*event_id = p->id;
+	return 1;
+}
+
+/* 1: answered with the document kept for st's URI and generation. */
+static int serve_kept(struct req_ctx *ctx, struct read_state *st)
+{
+	struct lc_doc *d = st->cache_key ? listcache_get(st->cache_key, st->cache_gen) : NULL;
+	if (!d)
+		return 0;
+	req_ctx_reply_ref(ctx, 200, JSONAPI_MEDIA_TYPE, d->body, d->len, d->etag, doc_release, d);
+	return 1;
+}
+
+static void cache_gen_done(struct req_ctx *ctx, PGresult *res, int err, void *arg)
+{
+	struct read_state *st = arg;
+	if (err != PG_OK) {
+		db_fail(ctx, res, 1);
+		return;
+	}
+	if (PQntuples(res) != 1) { /* no generation: never from memory */
+		free(st->cache_key);
+		st->cache_key = NULL;
+	} else {
+		st->cache_gen = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (serve_kept(ctx, st))
+			return;
+	}
+	if (large_turn(ctx, st))
+		list_queries(ctx, st);
+}
+
+/* 0: the generation query is on its way (or ctx answered); -1: build the
+ * list without the cache. */
+static int cache_check(struct req_ctx *ctx, struct read_state *st, long long event_id)
+{
+	static const char gen_sql[] = "SELECT gen FROM event_generations WHERE event_id = $1";
+	const char *uri = evhttp_request_get_uri(ctx->req);
+	if (!uri || strlen(uri) > 2048 || !(st->cache_key = strdup(uri)))
+		return -1;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", event_id);
+	const char *params[1] = {id};
+	req_ctx_query(ctx, PG_READ, NULL, gen_sql, 1, params, cache_gen_done, st);
+	return 0;
+}
+
 static void do_list(struct req_ctx *ctx)
 {
 	if (!trash_gate(ctx, do_list))
@@ -1139,9 +1241,13 @@ static void do_list(struct req_ctx *ctx)
 		return;
 	}
 	struct read_state *st = read_new(ctx, 0, 1);
-	if (!st || !large_turn(ctx, st))
+	if (!st)
 		return;
-	list_queries(ctx, st);
+	long long event_id;
+	if (cacheable(ctx, st, &event_id) && cache_check(ctx, st, event_id) == 0)
+		return;
+	if (large_turn(ctx, st))
+		list_queries(ctx, st);
 }
 
 /* The page and count queries of a list. */
@@ -2498,6 +2604,7 @@ int crud_register(struct router *rt, const struct resource *const *types, int nt
 
 void crud_cleanup(void)
 {
+	listcache_clear();
 	if (large_resume_ev)
 		event_free(large_resume_ev);
 	large_resume_ev = NULL;

@@ -6,6 +6,8 @@
  */
 #include "core/metrics.h"
 
+#include "core/listcache.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +103,17 @@ void metrics_render(struct evbuffer *buf)
 	    "# TYPE oes_requests_in_flight gauge\noes_requests_in_flight %ld\n",
 	    s.size, s.ready, s.busy, s.queued, s.inflight, s.failures, s.errors, s.unavailable,
 	    req_ctx_live(), req_ctx_inflight());
+	struct listcache_stats lc;
+	listcache_stats(&lc);
+	evbuffer_add_printf(
+	    buf,
+	    "# TYPE oes_list_cache_hits_total counter\noes_list_cache_hits_total %ld\n"
+	    "# TYPE oes_list_cache_misses_total counter\noes_list_cache_misses_total %ld\n"
+	    "# TYPE oes_list_cache_stores_total counter\noes_list_cache_stores_total %ld\n"
+	    "# TYPE oes_list_cache_evictions_total counter\noes_list_cache_evictions_total %ld\n"
+	    "# TYPE oes_list_cache_entries gauge\noes_list_cache_entries %ld\n"
+	    "# TYPE oes_list_cache_bytes gauge\noes_list_cache_bytes %zu\n",
+	    lc.hits, lc.misses, lc.stores, lc.evictions, lc.entries, lc.bytes);
 	if (metrics_render_extra)
 		metrics_render_extra(buf);
 }

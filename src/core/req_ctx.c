@@ -308,6 +308,11 @@ static int etag_matches(const char *inm, const char *tag)
 	return 0;
 }
 
+struct release {
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 static void free_body(const void *data, size_t len, void *arg)
 {
 	(void)len;
@@ -315,13 +320,38 @@ static void free_body(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-/* owned: body is malloc'd and handed over (see req_ctx_reply_owned). */
+static void release_body(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	struct release *r = arg;
+	r->fn(r->arg);
+	free(r);
+}
+
+/* How body goes out: copied (release NULL, owned 0), handed over (owned:
+ * malloc'd, freed once sent), or referenced until sent, then release(arg).
+ * tag: body's weak ETag when known, else computed here when etag is set. */
+struct body_src {
+	int owned;
+	void (*release)(void *arg);
+	void *arg;
+	const char *tag;
+};
+
+static void body_done(const struct body_src *src, const char *body)
+{
+	if (src->owned)
+		free((void *)body);
+	else if (src->release)
+		src->release(src->arg);
+}
+
 static void reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
-		  size_t len, int etag, int owned)
+		  size_t len, int etag, const struct body_src *src)
 {
 	if (!req_ctx_alive(ctx)) {
-		if (owned)
-			free((void *)body);
+		body_done(src, body);
 		return;
 	}
 	struct evhttp_request *req = ctx->req;
@@ -336,7 +366,10 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 		evhttp_add_header(h, "Content-Type", content_type);
 	if (etag && status == 200) {
 		char tag[32];
-		snprintf(tag, sizeof(tag), "W/\"%016llx\"", hash64(body, len));
+		if (src->tag)
+			snprintf(tag, sizeof(tag), "%s", src->tag);
+		else
+			snprintf(tag, sizeof(tag), "W/\"%016llx\"", hash64(body, len));
 		evhttp_add_header(h, "ETag", tag);
 		evhttp_add_header(h, "Vary", "Authorization");
 		const char *inm = req_ctx_header(ctx, "If-None-Match");
@@ -348,14 +381,24 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 	/* from here the connection's closing only ends the writing */
 	evhttp_connection_set_closecb(ctx->evcon, sending_closed_cb, NULL);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	if (len > 0 && owned) {
+	if (len > 0 && src->owned) {
 		if (evbuffer_add_reference(out, body, len, free_body, NULL) < 0)
 			free((void *)body);
+	} else if (len > 0 && src->release) {
+		struct release *r = malloc(sizeof(*r));
+		if (r) {
+			r->fn = src->release;
+			r->arg = src->arg;
+		}
+		if (!r || evbuffer_add_reference(out, body, len, release_body, r) < 0) {
+			evbuffer_add(out, body, len);
+			free(r);
+			src->release(src->arg);
+		}
 	} else {
 		if (len > 0)
 			evbuffer_add(out, body, len);
-		if (owned)
-			free((void *)body);
+		body_done(src, body);
 	}
 	sending_count++;
 	evhttp_request_set_on_complete_cb(req, sent_cb, NULL);
@@ -366,13 +409,22 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
 		   size_t len, int etag)
 {
-	reply(ctx, status, content_type, body, len, etag, 0);
+	static const struct body_src copied = {0, NULL, NULL, NULL};
+	reply(ctx, status, content_type, body, len, etag, &copied);
 }
 
 void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
 			 size_t len, int etag)
 {
-	reply(ctx, status, content_type, body, len, etag, 1);
+	static const struct body_src owned = {1, NULL, NULL, NULL};
+	reply(ctx, status, content_type, body, len, etag, &owned);
+}
+
+void req_ctx_reply_ref(struct req_ctx *ctx, int status, const char *content_type, const char *body,
+		       size_t len, const char *tag, void (*release)(void *arg), void *arg)
+{
+	const struct body_src ref = {0, release, arg, tag};
+	reply(ctx, status, content_type, body, len, tag != NULL, &ref);
 }
 
 void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc, int jsonapi)

@@ -30,7 +30,7 @@
  * fuzz-sources: src/core/access.c src/core/auth.c src/core/cidr.c src/core/config.c
  * fuzz-sources: src/core/filter.c src/core/jsonapi.c src/core/jsonw.c src/core/log.c
  * fuzz-sources: src/core/password.c src/core/pg_pool.c src/core/query.c src/core/resource.c
- * fuzz-sources: src/core/router.c src/core/sqlbuf.c src/core/workers.c src/core/metrics.c
+ * fuzz-sources: src/core/router.c src/core/sqlbuf.c src/core/workers.c src/core/metrics.c src/core/listcache.c
  * fuzz-sources: src/core/mailaddr.c @resource-files
  * fuzz-pkgs: libevent libevent_pthreads libpq json-c libjwt libsodium
  * fuzz-max-len: 65536

@@ -2,7 +2,11 @@
 builds at most LARGE_LISTS_MAX lists of more than LARGE_LIST_ROWS rows at
 once; the others wait for a turn without querying, small lists never
 wait, a waiting client that leaves gives up its place, and every
-waiter is answered in the end with the same document it would have got."""
+waiter is answered in the end with the same document it would have got.
+
+The lists here are anonymous lists under one event, which the server would
+otherwise answer from memory after their first build (LIST_CACHE_BYTES,
+test_list_cache): these tests are about building them, so it is off."""
 
 import json
 import socket
@@ -36,7 +40,7 @@ def read_all(s):
 
 
 def test_large_lists_take_turns(h):
-    h.restart_server({"LARGE_LIST_ROWS": "5", "LARGE_LISTS_MAX": "1"})
+    h.restart_server({"LARGE_LIST_ROWS": "5", "LARGE_LISTS_MAX": "1", "LIST_CACHE_BYTES": "0"})
     ev = seed_event(h, name="Large")
     seed_sessions(h, ev["id"], 30)
     large = "/v1/events/%d/sessions?page%%5Bsize%%5D=10" % ev["id"]
@@ -98,7 +102,8 @@ def test_large_lists_take_turns(h):
 def test_waiting_large_list_meets_its_deadline(h):
     """A large list waiting for its turn is still under REQUEST_TIMEOUT_MS:
     504, and the turn is not lost for those after it."""
-    h.restart_server({"LARGE_LIST_ROWS": "5", "LARGE_LISTS_MAX": "1", "REQUEST_TIMEOUT_MS": "1000"})
+    h.restart_server({"LARGE_LIST_ROWS": "5", "LARGE_LISTS_MAX": "1", "REQUEST_TIMEOUT_MS": "1000",
+                      "LIST_CACHE_BYTES": "0"})
     ev = seed_event(h, name="Deadline")
     seed_sessions(h, ev["id"], 12)
     large = "/v1/events/%d/sessions?page%%5Bsize%%5D=10" % ev["id"]

@@ -40,6 +40,7 @@ UNIT_DEPS_ratelimit := src/core/ratelimit.c src/core/log.c src/tasks/redis_queue
 UNIT_DEPS_multipart := src/core/multipart.c
 UNIT_DEPS_dataurl := src/core/dataurl.c
 UNIT_DEPS_mime    := src/core/mime.c src/core/log.c
+UNIT_DEPS_listcache := src/core/listcache.c src/core/config.c src/core/log.c src/core/cidr.c
 
 .PHONY: all deps run test unit integration asan valgrind bench format format-check clean docs fuzz soak
 

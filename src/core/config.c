@@ -67,7 +67,7 @@ static const struct setting settings[] = {
      "a list page of more rows (or page[size]=0) is large"},
     {"LARGE_LISTS_MAX", SET_INT, &cfg.large_lists_max, "1", 1, 10000,
      "large lists a worker builds at once; more wait their turn"},
-    {"LIST_CACHE_BYTES", SET_LONG, &cfg.list_cache_bytes, "8388608", 0, 4096 * MIB,
+    {"LIST_CACHE_BYTES", SET_LONG, &cfg.list_cache_bytes, "4194304", 0, 4096 * MIB,
      "memory per worker for documents of anonymous event lists (0: off)"},
     {"SECRET_KEY", SET_STR, &cfg.secret_key, NULL, 0, 0,
      "key signing tokens, at least 32 bytes (required; make run generates one)"},

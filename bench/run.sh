@@ -1081,10 +1081,36 @@ new_time_waits() {
 		}
 		END { print n + 0 }'
 }
+# server_hist: the server's own request-duration histogram (/metrics,
+# straight to the server), as "LE CUMULATIVE-COUNT" lines.
+server_hist() {
+	curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" |
+		sed -n 's/^oes_http_request_duration_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+}
+# hist_tail BEFORE AFTER: from two server_hist snapshots, the requests of the
+# run the server itself took longer than 250 ms, and the bucket holding its
+# p99 (in ms): "srv_over_250ms=N srv_p99_le_ms=X". A tail wrk sees through
+# nginx that the server does not have is nginx's or the network's.
+hist_tail() {
+	awk 'NR == FNR { b[$1] = $2; next }
+		{ le[++n] = $1; d[n] = $2 - b[$1] }
+		END {
+			total = d[n]; over = 0; p99 = "null"
+			for (i = 1; i <= n; i++) {
+				if (le[i] == "0.25") over = total - d[i]
+				if (p99 == "null" && total > 0 && d[i] >= 0.99 * total)
+					p99 = (le[i] == "+Inf") ? "inf" : le[i] * 1000
+			}
+			printf "srv_over_250ms=%d srv_p99_le_ms=%s\n", over, p99
+		}' "$1" "$2"
+}
 upstream_churn() {
 	local elapsed
 	case $1 in
-	start) TW_START=$(date +%s%N) ;;
+	start)
+		TW_START=$(date +%s%N)
+		server_hist >"$2.hist0"
+		;;
 	stop)
 		elapsed=$(awk -v n=$(($(date +%s%N) - TW_START)) 'BEGIN { printf "%.1f", n / 1e9 + 1 }')
 		if awk -v e="$elapsed" 'BEGIN { exit !(e < 59) }'; then
@@ -1092,6 +1118,8 @@ upstream_churn() {
 		else
 			echo "upstream_closed=null" >"$2.extra" # longer than TIME-WAIT lasts
 		fi
+		server_hist >"$2.hist1"
+		if [[ -s $2.hist0 && -s $2.hist1 ]]; then hist_tail "$2.hist0" "$2.hist1" | tr ' ' '\n' >>"$2.extra"; fi
 		;;
 	esac
 }
@@ -1232,6 +1260,8 @@ for name in "${CASES[@]}"; do
 	[[ -n $v ]] && notes+=("nginx $v us/req")
 	v=$(extra "$name" upstream_closed)
 	[[ -n $v && $v != null ]] && notes+=("upstream connections closed: $(awk -v n="$v" -v r="${R_REQS[$name]}" 'BEGIN { printf "%d (%.1f%% of requests)", n, (r > 0 ? 100 * n / r : 0) }')")
+	v=$(extra "$name" srv_p99_le_ms)
+	[[ -n $v ]] && notes+=("the server's own p99 <= $v ms, $(extra "$name" srv_over_250ms) request(s) over 250 ms (its /metrics histogram)")
 	v=$(extra "$name" created)
 	[[ -n $v ]] && notes+=("201 Created: $v, other statuses: $(extra "$name" create_other)")
 	v=$(extra "$name" logins)

@@ -47,20 +47,23 @@ BEGIN
 END
 $fn$;
 
--- tables with an event_id column: the events of the old and new rows.
+-- A new number for each of the events named.
+CREATE FUNCTION oes_event_generation_bump(ids bigint[]) RETURNS void
+LANGUAGE sql AS $fn$
+    UPDATE event_generations SET gen = nextval('event_generation_seq') WHERE event_id = ANY (ids)
+$fn$;
+
+-- tables with an event_id column: the events of the old and new rows. (Each
+-- transition table is named in its own statement: a statement naming one
+-- the trigger lacks fails when planned, taken or not.)
 CREATE FUNCTION oes_event_generation_rows_trg() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        UPDATE event_generations g SET gen = nextval('event_generation_seq')
-         WHERE g.event_id IN (SELECT event_id FROM old_rows);
-    ELSIF TG_OP = 'UPDATE' THEN
-        UPDATE event_generations g SET gen = nextval('event_generation_seq')
-         WHERE g.event_id IN (SELECT event_id FROM old_rows
-                              UNION SELECT event_id FROM new_rows);
-    ELSE
-        UPDATE event_generations g SET gen = nextval('event_generation_seq')
-         WHERE g.event_id IN (SELECT event_id FROM new_rows);
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM oes_event_generation_bump(ARRAY(SELECT event_id FROM old_rows));
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM oes_event_generation_bump(ARRAY(SELECT event_id FROM new_rows));
     END IF;
     RETURN NULL;
 END
@@ -70,14 +73,15 @@ $fn$;
 CREATE FUNCTION oes_event_generation_links_trg() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        UPDATE event_generations g SET gen = nextval('event_generation_seq')
-         WHERE g.event_id IN (SELECT s.event_id FROM old_rows o JOIN sessions s ON s.id = o.session_id
-                              UNION SELECT p.event_id FROM old_rows o JOIN speakers p ON p.id = o.speaker_id);
-    ELSE
-        UPDATE event_generations g SET gen = nextval('event_generation_seq')
-         WHERE g.event_id IN (SELECT s.event_id FROM new_rows o JOIN sessions s ON s.id = o.session_id
-                              UNION SELECT p.event_id FROM new_rows o JOIN speakers p ON p.id = o.speaker_id);
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        PERFORM oes_event_generation_bump(ARRAY(
+            SELECT s.event_id FROM old_rows o JOIN sessions s ON s.id = o.session_id
+            UNION SELECT p.event_id FROM old_rows o JOIN speakers p ON p.id = o.speaker_id));
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        PERFORM oes_event_generation_bump(ARRAY(
+            SELECT s.event_id FROM new_rows o JOIN sessions s ON s.id = o.session_id
+            UNION SELECT p.event_id FROM new_rows o JOIN speakers p ON p.id = o.speaker_id));
     END IF;
     RETURN NULL;
 END

@@ -116,6 +116,11 @@ def test_sql_writes_are_seen_at_once(h):
     h.sql("UPDATE tracks SET name = 'Renamed' WHERE id = %s" % tr["id"])
     eq([o["attributes"]["name"] for o in included(doc_of(h, path)[0], "track")], ["Renamed"],
        "a track renamed by SQL")
+    cy = sql_insert(h, "speakers", event_id=ev["id"], name="Cy")
+    doc_of(h, path)  # kept under the generation the insert made
+    h.sql("UPDATE sessions_speakers SET speaker_id = %d WHERE session_id = %s" % (cy, se["id"]))
+    eq([o["attributes"]["name"] for o in included(doc_of(h, path)[0], "speaker")], ["Cy"],
+       "a link changed by SQL")
     h.sql("DELETE FROM sessions_speakers WHERE session_id = %s" % se["id"])
     eq(included(doc_of(h, path)[0], "speaker"), [], "a link deleted by SQL")
     h.sql("UPDATE sessions SET state = 'rejected' WHERE id = %s" % se["id"])

@@ -119,6 +119,9 @@
 #   BENCH_RESULTS        where the JSON goes (bench/results/latest.json)
 #   BENCH_KEEP=1         keep the work directory (logs, raw wrk output)
 #   BENCH_LOG_LEVEL      the server's LOG_LEVEL (warn)
+#   BENCH_SLOW_MS        the server's SLOW_REQUEST_MS (200): the requests it
+#                        logs as slow, with their database time, are counted
+#                        per case (kept in server.log with BENCH_KEEP=1)
 #   PGCTL                PostgreSQL helper (scripts/pgctl.sh)
 #   BENCH_PG_SETTINGS    PostgreSQL settings for the run, NAME=VALUE separated
 #                        by spaces (ALTER SYSTEM), e.g. "random_page_cost=1.1";
@@ -504,9 +507,10 @@ W_NAME=
 W_DUR=
 W_NGINX=0
 wrk_once() {
-	local out=$1 line reqs extra s0 p0 n0 s1 p1 n1
+	local out=$1 line reqs extra s0 p0 n0 s1 p1 n1 sl0
 	rm -f "$out.extra"
 	if [[ -n ${CASE_BACKGROUND:-} ]]; then "$CASE_BACKGROUND" start "$out"; fi
+	sl0=$(slow_lines)
 	s0=$(tree_jiffies "$SERVER_PID") p0=$(tree_jiffies "$PM_PID") n0=$(tree_jiffies "$NGINX_PID")
 	if ! timeout --foreground "$((W_DUR + 60))" "${W_CMD[@]}" -d"${W_DUR}s" "$W_URL" >"$out" 2>&1; then
 		if [[ -n ${CASE_BACKGROUND:-} ]]; then "$CASE_BACKGROUND" stop "$out"; fi
@@ -523,6 +527,7 @@ wrk_once() {
 	reqs=$(cut -d' ' -f4 <<<"$line")
 	extra="srv_us=$(per_req $((s1 - s0)) "$reqs") pg_us=$(per_req $((p1 - p0)) "$reqs")"
 	if ((W_NGINX)); then extra+=" ngx_us=$(per_req $((n1 - n0)) "$reqs")"; fi
+	extra+=" slow=$(($(slow_lines) - sl0))"
 	if [[ -n ${CASE_EXTRA:-} ]]; then extra+=" $("$CASE_EXTRA" "$out")"; fi
 	if [[ -s $out.extra ]]; then extra+=" $(tr '\n' ' ' <"$out.extra")"; fi
 	echo "$line $extra" >"$out.line"
@@ -709,6 +714,10 @@ BIG_PAGES=$BENCH_BIG_PAGES
 # ---------------------------------------------------------------- server ----
 
 SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+# The server logs requests slower than this (warn, with their database
+# time); each case counts the lines its run added.
+SLOW_MS=${BENCH_SLOW_MS:-200}
+slow_lines() { grep -c 'slow request:' "$WORK/server.log" 2>/dev/null || true; }
 # start_server: starts it on a free port and waits for /health-check 200;
 # returns 2 when the port was taken meanwhile (the caller tries another).
 start_server() {
@@ -716,7 +725,7 @@ start_server() {
 	say "starting $BIN serve on 127.0.0.1:$PORT, pinned to core $SERVER_CPU"
 	# shellcheck disable=SC2086 # SERVER_ARGS is a list of words
 	env DATABASE_URL="$DATABASE_URL" HOST=127.0.0.1 PORT="$PORT" SECRET_KEY="$SECRET" LOG_LEVEL="${BENCH_LOG_LEVEL:-warn}" \
-		TRUSTED_PROXIES=127.0.0.1/32 \
+		TRUSTED_PROXIES=127.0.0.1/32 SLOW_REQUEST_MS="$SLOW_MS" \
 		taskset -c "$SERVER_CPU" "$BIN" serve $SERVER_ARGS >"$WORK/server.log" 2>&1 </dev/null &
 	SERVER_PID=$!
 	local i
@@ -1262,6 +1271,8 @@ for name in "${CASES[@]}"; do
 	[[ -n $v && $v != null ]] && notes+=("upstream connections closed: $(awk -v n="$v" -v r="${R_REQS[$name]}" 'BEGIN { printf "%d (%.1f%% of requests)", n, (r > 0 ? 100 * n / r : 0) }')")
 	v=$(extra "$name" srv_p99_le_ms)
 	[[ -n $v ]] && notes+=("the server's own p99 <= $v ms, $(extra "$name" srv_over_250ms) request(s) over 250 ms (its /metrics histogram)")
+	v=$(extra "$name" slow)
+	[[ -n $v && $v != 0 ]] && notes+=("$v request(s) over ${SLOW_MS} ms in the server's log")
 	v=$(extra "$name" created)
 	[[ -n $v ]] && notes+=("201 Created: $v, other statuses: $(extra "$name" create_other)")
 	v=$(extra "$name" logins)

@@ -57,6 +57,8 @@ static const struct setting settings[] = {
      "plan each prepared statement once, for any parameters (plan_cache_mode)"},
     {"REQUEST_TIMEOUT_MS", SET_INT, &cfg.request_timeout_ms, "30000", 10, 3600000,
      "deadline of a request, then 504"},
+    {"SLOW_REQUEST_MS", SET_INT, &cfg.slow_request_ms, "1000", 0, 3600000,
+     "requests slower are logged (warn) with their time in the database (0: off)"},
     {"BODY_MAX_BYTES", SET_LONG, &cfg.body_max_bytes, "1048576", 1024, 1024 * MIB,
      "largest request body outside uploads, then 413"},
     {"UPLOAD_MAX_BYTES", SET_LONG, &cfg.upload_max_bytes, "20971520", 1024, 4096 * MIB,

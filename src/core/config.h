@@ -28,6 +28,7 @@ struct config {
 	int pg_statement_timeout_ms;	  /* PG_STATEMENT_TIMEOUT_MS */
 	int pg_generic_plans;		  /* PG_GENERIC_PLANS: plan_cache_mode */
 	int request_timeout_ms;		  /* REQUEST_TIMEOUT_MS: deadline, then 504 */
+	int slow_request_ms;		  /* SLOW_REQUEST_MS: log requests slower (0: off) */
 	long body_max_bytes;		  /* BODY_MAX_BYTES */
 	long upload_max_bytes;		  /* UPLOAD_MAX_BYTES */
 	int max_page_size;		  /* MAX_PAGE_SIZE */

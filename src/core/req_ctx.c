@@ -35,6 +35,7 @@ struct req_op {
 	struct pg_query *q;	    /* the query in flight */
 	req_db_cb cb;		    /* handler callback */
 	void *arg;		    /* its argument */
+	struct timeval t0;	    /* when it was queued */
 };
 
 static long live_count, inflight_count;
@@ -139,6 +140,14 @@ static void finish(struct req_ctx *ctx, int status, long bytes)
 	metrics_observe(ctx->match.route ? ctx->match.route->pattern : NULL, status, secs);
 	log_access(ctx->id, ctx->client, ctx->method_name, ctx->path ? ctx->path : "-", status,
 		   bytes, secs * 1000.0);
+	/* the route's pattern, not the path: the client chose the path */
+	if (cfg.slow_request_ms > 0 && secs * 1000.0 >= cfg.slow_request_ms)
+		log_warn(ctx->id,
+			 "slow request: %s %s %d in %.1f ms; %d database operation(s), %.1f ms "
+			 "from sending to answer (longest %.1f ms)",
+			 ctx->method_name,
+			 ctx->match.route ? ctx->match.route->pattern : "(unmatched)", status,
+			 secs * 1000.0, ctx->nqueries, ctx->db_ms, ctx->db_max_ms);
 	cancel_ops(ctx);
 	req_ctx_unref(ctx);
 	if (req_ctx_on_done)
@@ -459,6 +468,14 @@ static void op_done(void *arg, PGresult *res, int err)
 		op->next->prev = op->prev;
 	req_db_cb cb = op->cb;
 	void *cb_arg = op->arg;
+	struct timeval now, d;
+	gettimeofday(&now, NULL);
+	timersub(&now, &op->t0, &d);
+	double ms = (double)d.tv_sec * 1000.0 + (double)d.tv_usec / 1000.0;
+	ctx->nqueries++;
+	ctx->db_ms += ms;
+	if (ms > ctx->db_max_ms)
+		ctx->db_max_ms = ms;
 	free(op);
 	if (req_ctx_alive(ctx)) {
 		if (err == PG_ERR_UNAVAILABLE)
@@ -477,6 +494,7 @@ int req_ctx_query(struct req_ctx *ctx, int flags, const char *stmt, const char *
 		op->ctx = ctx;
 		op->cb = cb;
 		op->arg = arg;
+		gettimeofday(&op->t0, NULL);
 		op->q = pg_pool_query(app.pg, flags, stmt, sql, nparams, params, op_done, op);
 	}
 	if (!op || !op->q) {

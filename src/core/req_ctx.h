@@ -42,6 +42,8 @@ struct req_ctx {
 	struct event *deadline;		 /* REQUEST_TIMEOUT_MS timer */
 	struct timeval start;		 /* arrival time */
 	struct req_op *ops;		 /* operations in flight (doubly linked) */
+	int nqueries;			 /* database operations answered */
+	double db_ms, db_max_ms;	 /* their time from sending to answer: sum, longest */
 	int status;			 /* status sent, for logs and metrics */
 	struct principal principal;	 /* the caller, once auth_resolve ran */
 	int trash_ok;			 /* the caller may read the trash this request asks for */

@@ -50,3 +50,42 @@ def test_request_counters_increase(h):
     inf_before = sum(v for n, l, v in before if n == "oes_http_request_duration_seconds_bucket" and l.get("le") == "+Inf")
     inf_after = sum(v for n, l, v in after if n == "oes_http_request_duration_seconds_bucket" and l.get("le") == "+Inf")
     expect(inf_after - inf_before >= 6, "latency histogram +Inf buckets grew by %r after 7 requests" % (inf_after - inf_before))
+
+
+def test_slow_requests_are_logged_with_their_database_time(h):
+    """SLOW_REQUEST_MS: a request held by a locked table is logged at warn
+    with its route (not the client's path) and its time in the database; a
+    quick one is not."""
+    import threading
+    import time
+
+    from helpers import wait_for
+    h.restart_server({"SLOW_REQUEST_MS": "150"})
+    ev = seed_event(h, name="Slow")
+    eq(h.request("GET", "/v1/events/%d" % ev["id"])[0], 200, "a quick request")
+    lock = h.lock("events")
+    got = {}
+    t = threading.Thread(target=lambda: got.update(st=h.request("GET", "/v1/events/%d?x=%%0A" % ev["id"])[0]))
+    t.start()
+    wait_for(lambda: h.lock_waiters() >= 1, 5, 0.05, "the request waiting for the lock")
+    time.sleep(0.3)
+    lock.release()
+    t.join(30)
+    eq(got.get("st"), 200, "the held request")
+
+    def slow_lines():
+        with open(h.server_log, "rb") as f:
+            return [l for l in f.read().decode("utf-8", "replace").splitlines() if "slow request:" in l]
+    wait_for(lambda: slow_lines(), 5, 0.05, "a slow-request line in the server log")
+    lines = slow_lines()
+    eq(len(lines), 1, "slow-request lines (the quick request has none): %r" % lines)
+    line = lines[0]
+    import re
+    expect(" warn " in line and re.search(r"GET /v1/events/\{[a-z_]+\} 200 in ", line),
+           "the line names the level, the route and the status: %r" % line)
+    m = re.search(r"in ([0-9.]+) ms; ([0-9]+) database operation\(s\), ([0-9.]+) ms from sending to answer "
+                  r"\(longest ([0-9.]+) ms\)", line)
+    expect(m, "the line's figures: %r" % line)
+    total, nops, db, longest = float(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+    expect(total >= 250 and nops >= 1 and longest >= 250 and db >= longest and total >= longest,
+           "the time was spent waiting for the database: %r" % line)

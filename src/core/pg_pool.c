@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -71,6 +72,8 @@ struct pg_query {
 	PGresult *res;		    /* first result received */
 	int internal;		    /* setup/BEGIN/COMMIT query of the pool itself */
 	int cache_slot;		    /* Q_PREPARE of the statement cache: its slot + 1 */
+	struct timeval queued_at;   /* when it was asked for */
+	struct timeval sent_at;	    /* when it was handed to libpq (last time) */
 };
 
 TAILQ_HEAD(query_list, pg_query);
@@ -183,6 +186,7 @@ static struct pg_query *query_new(struct pg_pool *p, int kind, int flags, const 
 	q->pool = p;
 	q->kind = kind;
 	q->flags = flags;
+	gettimeofday(&q->queued_at, NULL);
 	q->stmt = stmt;
 	q->cb = cb;
 	q->arg = arg;
@@ -342,6 +346,7 @@ static int conn_send_pending(struct pg_conn *c)
 		TAILQ_INSERT_TAIL(&c->inflight, q, link);
 		c->ninflight++;
 		q->sent = 1;
+		gettimeofday(&q->sent_at, NULL);
 		int rc;
 		if (e) {
 			/* executed by name; the prepare (if fresh) went just before */
@@ -1090,4 +1095,13 @@ int pg_txn_end(struct pg_txn *t, int commit, pg_result_cb cb, void *arg)
 	TAILQ_INSERT_TAIL(&t->conn->pending, q, link);
 	schedule_dispatch(t->pool);
 	return 0;
+}
+
+double pg_query_queued_ms(const struct pg_query *q)
+{
+	if (!q || !q->sent)
+		return 0;
+	struct timeval d;
+	timersub(&q->sent_at, &q->queued_at, &d);
+	return (double)d.tv_sec * 1000.0 + (double)d.tv_usec / 1000.0;
 }

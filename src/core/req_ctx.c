@@ -122,6 +122,37 @@ static void cancel_ops(struct req_ctx *ctx)
 }
 
 /* The end of the HTTP side: stop watching, count, drop its reference. */
+/* At most SLOW_LOG_PER_S lines a second: an overloaded server makes every
+ * request slow, and its log must not become the next load. The next line
+ * logged counts the ones left out. */
+#define SLOW_LOG_PER_S 10
+static void log_slow(struct req_ctx *ctx, int status, double ms, time_t now)
+{
+	static time_t second;
+	static int lines;
+	static long left_out;
+	if (now != second) {
+		second = now;
+		lines = 0;
+	}
+	if (lines >= SLOW_LOG_PER_S) {
+		left_out++;
+		return;
+	}
+	lines++;
+	/* the route's pattern, not the path: the client chose the path */
+	log_warn(ctx->id,
+		 "slow request: %s %s %d in %.1f ms; %d database operation(s), %.1f ms from "
+		 "asking to answer (longest %.1f ms), of which %.1f ms waiting in the pool to be "
+		 "sent",
+		 ctx->method_name, ctx->match.route ? ctx->match.route->pattern : "(unmatched)",
+		 status, ms, ctx->nqueries, ctx->db_ms, ctx->db_max_ms, ctx->pool_ms);
+	if (left_out)
+		log_warn(NULL, "slow requests not logged (more than %d a second): %ld",
+			 SLOW_LOG_PER_S, left_out);
+	left_out = 0;
+}
+
 static void finish(struct req_ctx *ctx, int status, long bytes)
 {
 	if (ctx->closed_ev)
@@ -140,14 +171,8 @@ static void finish(struct req_ctx *ctx, int status, long bytes)
 	metrics_observe(ctx->match.route ? ctx->match.route->pattern : NULL, status, secs);
 	log_access(ctx->id, ctx->client, ctx->method_name, ctx->path ? ctx->path : "-", status,
 		   bytes, secs * 1000.0);
-	/* the route's pattern, not the path: the client chose the path */
 	if (cfg.slow_request_ms > 0 && secs * 1000.0 >= cfg.slow_request_ms)
-		log_warn(ctx->id,
-			 "slow request: %s %s %d in %.1f ms; %d database operation(s), %.1f ms "
-			 "from sending to answer (longest %.1f ms)",
-			 ctx->method_name,
-			 ctx->match.route ? ctx->match.route->pattern : "(unmatched)", status,
-			 secs * 1000.0, ctx->nqueries, ctx->db_ms, ctx->db_max_ms);
+		log_slow(ctx, status, secs * 1000.0, now.tv_sec);
 	cancel_ops(ctx);
 	req_ctx_unref(ctx);
 	if (req_ctx_on_done)
@@ -474,6 +499,7 @@ static void op_done(void *arg, PGresult *res, int err)
 	double ms = (double)d.tv_sec * 1000.0 + (double)d.tv_usec / 1000.0;
 	ctx->nqueries++;
 	ctx->db_ms += ms;
+	ctx->pool_ms += pg_query_queued_ms(op->q);
 	if (ms > ctx->db_max_ms)
 		ctx->db_max_ms = ms;
 	free(op);

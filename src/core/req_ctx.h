@@ -43,7 +43,8 @@ struct req_ctx {
 	struct timeval start;		 /* arrival time */
 	struct req_op *ops;		 /* operations in flight (doubly linked) */
 	int nqueries;			 /* database operations answered */
-	double db_ms, db_max_ms;	 /* their time from sending to answer: sum, longest */
+	double db_ms, db_max_ms;	 /* their time from asking to answer: sum, longest */
+	double pool_ms;			 /* of which waiting in the pool to be sent: sum */
 	int status;			 /* status sent, for logs and metrics */
 	struct principal principal;	 /* the caller, once auth_resolve ran */
 	int trash_ok;			 /* the caller may read the trash this request asks for */

@@ -83,9 +83,45 @@ def test_slow_requests_are_logged_with_their_database_time(h):
     import re
     expect(" warn " in line and re.search(r"GET /v1/events/\{[a-z_]+\} 200 in ", line),
            "the line names the level, the route and the status: %r" % line)
-    m = re.search(r"in ([0-9.]+) ms; ([0-9]+) database operation\(s\), ([0-9.]+) ms from sending to answer "
-                  r"\(longest ([0-9.]+) ms\)", line)
+    m = re.search(r"in ([0-9.]+) ms; ([0-9]+) database operation\(s\), ([0-9.]+) ms from asking to answer "
+                  r"\(longest ([0-9.]+) ms\), of which ([0-9.]+) ms waiting in the pool to be sent", line)
     expect(m, "the line's figures: %r" % line)
-    total, nops, db, longest = float(m.group(1)), int(m.group(2)), float(m.group(3)), float(m.group(4))
+    total, nops, db, longest, pooled = (float(m.group(1)), int(m.group(2)), float(m.group(3)),
+                                        float(m.group(4)), float(m.group(5)))
     expect(total >= 250 and nops >= 1 and longest >= 250 and db >= longest and total >= longest,
            "the time was spent waiting for the database: %r" % line)
+    # the pool sent the query at once: the wait was PostgreSQL's (the lock)
+    expect(pooled < 100, "the query waited in the pool, not at the database: %r" % line)
+
+
+def test_slow_request_log_tells_pool_waits_apart(h):
+    """With one connection and no pipelining, a request queued behind one
+    held by a lock waits in the pool: its slow-request line says so."""
+    import re
+    import threading
+    import time
+
+    from helpers import wait_for
+    h.restart_server({"SLOW_REQUEST_MS": "150", "PG_POOL_SIZE": "1", "PG_PIPELINE": "off"})
+    ev = seed_event(h, name="Queued")
+    eq(h.request("GET", "/v1/events/%d" % ev["id"])[0], 200, "a quick request")
+    lock = h.lock("events")
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(h.request("GET", "/v1/events/%d" % ev["id"])[0]))
+               for _ in range(2)]
+    threads[0].start()
+    wait_for(lambda: h.lock_waiters() >= 1, 5, 0.05, "the first request waiting for the lock")
+    threads[1].start()
+    time.sleep(0.4)
+    lock.release()
+    for t in threads:
+        t.join(30)
+    eq(got, [200, 200], "both requests")
+
+    def pooled():
+        with open(h.server_log, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        return [float(x) for x in re.findall(r"of which ([0-9.]+) ms waiting in the pool", text)]
+    wait_for(lambda: len(pooled()) >= 2, 5, 0.05, "two slow-request lines")
+    p = sorted(pooled())
+    expect(p[0] < 100 and p[1] >= 250, "one waited at the database, the other in the pool: %r" % p)

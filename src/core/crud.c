@@ -932,8 +932,10 @@ static void include_next(struct req_ctx *ctx, struct read_state *st)
 	sqlbuf_free(&b);
 }
 
-static void doc_release(void *arg)
+static void doc_release(const void *body, size_t len, void *arg)
 {
+	(void)body;
+	(void)len;
 	lc_doc_unref(arg);
 }
 

@@ -8,6 +8,7 @@
 #define OES_HASH_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static inline unsigned long long hash64(const void *data, size_t n)
@@ -26,6 +27,12 @@ static inline unsigned long long hash64(const void *data, size_t n)
 	h ^= h >> 29;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	return h ^ (h >> 32);
+}
+
+/* The weak ETag of a document: W/"<hash64, 16 hex digits>" (31 bytes). */
+static inline void weak_etag(char out[32], const void *data, size_t n)
+{
+	snprintf(out, 32, "W/\"%016llx\"", hash64(data, n));
 }
 
 #endif

@@ -39,7 +39,7 @@ struct lc_doc *lc_doc_new(char *body, size_t len)
 	d->refs = 1;
 	d->body = body;
 	d->len = len;
-	snprintf(d->etag, sizeof(d->etag), "W/\"%016llx\"", hash64(body, len));
+	weak_etag(d->etag, body, len);
 	return d;
 }
 

@@ -23,7 +23,7 @@ struct lc_doc {
 	int refs;
 	char *body; /* malloc'd, owned */
 	size_t len;
-	char etag[32]; /* W/"..." of body, as req_ctx computes it */
+	char etag[32]; /* weak_etag of body (core/hash.h), as req_ctx computes it */
 };
 
 /* Wraps body (malloc'd; ownership passes) in a document with one

@@ -342,11 +342,6 @@ static int etag_matches(const char *inm, const char *tag)
 	return 0;
 }
 
-struct release {
-	void (*fn)(void *arg);
-	void *arg;
-};
-
 static void free_body(const void *data, size_t len, void *arg)
 {
 	(void)len;
@@ -354,38 +349,22 @@ static void free_body(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
-static void release_body(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	struct release *r = arg;
-	r->fn(r->arg);
-	free(r);
-}
-
-/* How body goes out: copied (release NULL, owned 0), handed over (owned:
- * malloc'd, freed once sent), or referenced until sent, then release(arg).
- * tag: body's weak ETag when known, else computed here when etag is set. */
+/* How body goes out: copied (release NULL), or referenced by the output
+ * buffer until written and then release(body, len, arg), which also runs at
+ * once when nothing is sent (free_body: handed over). tag: body's weak ETag
+ * when known, else computed here when etag is set. */
 struct body_src {
-	int owned;
-	void (*release)(void *arg);
+	void (*release)(const void *body, size_t len, void *arg);
 	void *arg;
 	const char *tag;
 };
-
-static void body_done(const struct body_src *src, const char *body)
-{
-	if (src->owned)
-		free((void *)body);
-	else if (src->release)
-		src->release(src->arg);
-}
 
 static void reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
 		  size_t len, int etag, const struct body_src *src)
 {
 	if (!req_ctx_alive(ctx)) {
-		body_done(src, body);
+		if (src->release)
+			src->release(body, len, src->arg);
 		return;
 	}
 	struct evhttp_request *req = ctx->req;
@@ -403,7 +382,7 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 		if (src->tag)
 			snprintf(tag, sizeof(tag), "%s", src->tag);
 		else
-			snprintf(tag, sizeof(tag), "W/\"%016llx\"", hash64(body, len));
+			weak_etag(tag, body, len);
 		evhttp_add_header(h, "ETag", tag);
 		evhttp_add_header(h, "Vary", "Authorization");
 		const char *inm = req_ctx_header(ctx, "If-None-Match");
@@ -415,24 +394,16 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 	/* from here the connection's closing only ends the writing */
 	evhttp_connection_set_closecb(ctx->evcon, sending_closed_cb, NULL);
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
-	if (len > 0 && src->owned) {
-		if (evbuffer_add_reference(out, body, len, free_body, NULL) < 0)
-			free((void *)body);
-	} else if (len > 0 && src->release) {
-		struct release *r = malloc(sizeof(*r));
-		if (r) {
-			r->fn = src->release;
-			r->arg = src->arg;
-		}
-		if (!r || evbuffer_add_reference(out, body, len, release_body, r) < 0) {
+	if (len > 0 && src->release) {
+		if (evbuffer_add_reference(out, body, len, src->release, src->arg) < 0) {
 			evbuffer_add(out, body, len);
-			free(r);
-			src->release(src->arg);
+			src->release(body, len, src->arg);
 		}
 	} else {
 		if (len > 0)
 			evbuffer_add(out, body, len);
-		body_done(src, body);
+		if (src->release)
+			src->release(body, len, src->arg);
 	}
 	sending_count++;
 	evhttp_request_set_on_complete_cb(req, sent_cb, NULL);
@@ -443,21 +414,22 @@ static void reply(struct req_ctx *ctx, int status, const char *content_type, con
 void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, const char *body,
 		   size_t len, int etag)
 {
-	static const struct body_src copied = {0, NULL, NULL, NULL};
+	static const struct body_src copied = {NULL, NULL, NULL};
 	reply(ctx, status, content_type, body, len, etag, &copied);
 }
 
 void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
 			 size_t len, int etag)
 {
-	static const struct body_src owned = {1, NULL, NULL, NULL};
+	static const struct body_src owned = {free_body, NULL, NULL};
 	reply(ctx, status, content_type, body, len, etag, &owned);
 }
 
 void req_ctx_reply_ref(struct req_ctx *ctx, int status, const char *content_type, const char *body,
-		       size_t len, const char *tag, void (*release)(void *arg), void *arg)
+		       size_t len, const char *tag,
+		       void (*release)(const void *body, size_t len, void *arg), void *arg)
 {
-	const struct body_src ref = {0, release, arg, tag};
+	const struct body_src ref = {release, arg, tag};
 	reply(ctx, status, content_type, body, len, tag != NULL, &ref);
 }
 

@@ -76,11 +76,12 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
 			 size_t len, int etag);
 /* As req_ctx_reply, but the output buffer refers to body until it is
- * written, then calls release(arg) (at once when nothing is sent): a
- * document shared with a cache. tag is body's weak ETag (W/"..."), or NULL
- * for none. */
+ * written, then calls release(body, len, arg) (at once when nothing is
+ * sent): a document shared with a cache. tag is body's weak ETag (W/"...",
+ * as weak_etag makes it), or NULL for none. */
 void req_ctx_reply_ref(struct req_ctx *ctx, int status, const char *content_type, const char *body,
-		       size_t len, const char *tag, void (*release)(void *arg), void *arg);
+		       size_t len, const char *tag,
+		       void (*release)(const void *body, size_t len, void *arg), void *arg);
 /* Serialises doc (takes ownership) as JSON:API (or plain JSON). May free ctx. */
 void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc, int jsonapi);
 /* A JSON:API error document. May free ctx. */

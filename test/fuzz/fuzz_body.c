@@ -105,7 +105,8 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 
 /* documents kept in memory belong to reads, which never run here */
 void req_ctx_reply_ref(struct req_ctx *ctx, int status, const char *content_type, const char *body,
-		       size_t len, const char *tag, void (*release)(void *arg), void *arg)
+		       size_t len, const char *tag,
+		       void (*release)(const void *body, size_t len, void *arg), void *arg)
 {
 	(void)ctx, (void)status, (void)content_type, (void)body, (void)len, (void)tag;
 	(void)release, (void)arg;

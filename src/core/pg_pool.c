@@ -1097,11 +1097,17 @@ int pg_txn_end(struct pg_txn *t, int commit, pg_result_cb cb, void *arg)
 	return 0;
 }
 
-double pg_query_queued_ms(const struct pg_query *q)
+static double ms_between(const struct timeval *a, const struct timeval *b)
 {
-	if (!q || !q->sent)
-		return 0;
 	struct timeval d;
-	timersub(&q->sent_at, &q->queued_at, &d);
+	timersub(b, a, &d);
 	return (double)d.tv_sec * 1000.0 + (double)d.tv_usec / 1000.0;
+}
+
+double pg_query_elapsed_ms(const struct pg_query *q, double *queued_ms)
+{
+	struct timeval now;
+	gettimeofday(&now, NULL);
+	*queued_ms = q->sent ? ms_between(&q->queued_at, &q->sent_at) : 0;
+	return ms_between(&q->queued_at, &now);
 }

@@ -71,9 +71,9 @@ void pg_pool_stats(const struct pg_pool *p, struct pg_pool_stats *out);
  * callback. */
 struct pg_query *pg_pool_query(struct pg_pool *p, int flags, const char *stmt, const char *sql,
 			       int nparams, const char *const *params, pg_result_cb cb, void *arg);
-/* How long q waited in the pool before it was sent, in ms (0 if never
- * sent); valid in q's callback. */
-double pg_query_queued_ms(const struct pg_query *q);
+/* Milliseconds since q was asked for; *queued_ms: of which it waited in the
+ * pool before it was sent (0 if never sent). Valid in q's callback. */
+double pg_query_elapsed_ms(const struct pg_query *q, double *queued_ms);
 /* The callback will not be called; a query not yet sent is dropped, one
  * already sent is drained and discarded (bounded by statement_timeout). */
 void pg_query_cancel(struct pg_query *q);

@@ -35,7 +35,6 @@ struct req_op {
 	struct pg_query *q;	    /* the query in flight */
 	req_db_cb cb;		    /* handler callback */
 	void *arg;		    /* its argument */
-	struct timeval t0;	    /* when it was queued */
 };
 
 static long live_count, inflight_count;
@@ -121,7 +120,6 @@ static void cancel_ops(struct req_ctx *ctx)
 	}
 }
 
-/* The end of the HTTP side: stop watching, count, drop its reference. */
 /* At most SLOW_LOG_PER_S lines a second: an overloaded server makes every
  * request slow, and its log must not become the next load. The next line
  * logged counts the ones left out. */
@@ -153,6 +151,7 @@ static void log_slow(struct req_ctx *ctx, int status, double ms, time_t now)
 	left_out = 0;
 }
 
+/* The end of the HTTP side: stop watching, count, drop its reference. */
 static void finish(struct req_ctx *ctx, int status, long bytes)
 {
 	if (ctx->closed_ev)
@@ -465,13 +464,11 @@ static void op_done(void *arg, PGresult *res, int err)
 		op->next->prev = op->prev;
 	req_db_cb cb = op->cb;
 	void *cb_arg = op->arg;
-	struct timeval now, d;
-	gettimeofday(&now, NULL);
-	timersub(&now, &op->t0, &d);
-	double ms = (double)d.tv_sec * 1000.0 + (double)d.tv_usec / 1000.0;
+	double queued;
+	double ms = pg_query_elapsed_ms(op->q, &queued);
 	ctx->nqueries++;
 	ctx->db_ms += ms;
-	ctx->pool_ms += pg_query_queued_ms(op->q);
+	ctx->pool_ms += queued;
 	if (ms > ctx->db_max_ms)
 		ctx->db_max_ms = ms;
 	free(op);
@@ -492,7 +489,6 @@ int req_ctx_query(struct req_ctx *ctx, int flags, const char *stmt, const char *
 		op->ctx = ctx;
 		op->cb = cb;
 		op->arg = arg;
-		gettimeofday(&op->t0, NULL);
 		op->q = pg_pool_query(app.pg, flags, stmt, sql, nparams, params, op_done, op);
 	}
 	if (!op || !op->q) {

@@ -1,10 +1,12 @@
 /*
  * log: levelled log lines on stderr, text or JSON, with an optional request
  * id, plus the access log. Owns the process-wide level and format; nothing
- * else. Never blocks beyond a stdio write, never logs request bodies.
+ * else. Never blocks beyond one write(2) per line, never logs request bodies.
  */
 #include "core/log.h"
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -42,19 +44,80 @@ static void timestamp(char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-/* Writes s as the body of a JSON string (without quotes). */
-static void json_escape(FILE *f, const char *s)
+/*
+ * A line is built in memory and written with one write(2): stderr is
+ * unbuffered, so each stdio call on it was a system call of its own (one per
+ * character of an access line's path), and lines from the pool threads could
+ * interleave. Variable fields are cut to a bound (the cut marked with "...")
+ * so that the fixed parts always fit and a JSON line stays valid.
+ */
+#define LINE_BYTES 16384
+#define FIELD_MAX  2048 /* bytes of one variable field, escaped */
+
+struct line {
+	size_t n;
+	char b[LINE_BYTES];
+};
+
+static void put(struct line *l, const char *s, size_t len)
 {
+	if (len > sizeof(l->b) - 1 - l->n) /* keep room for the final newline */
+		len = sizeof(l->b) - 1 - l->n;
+	memcpy(l->b + l->n, s, len);
+	l->n += len;
+}
+
+static void putf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct line *l, const char *fmt, ...)
+{
+	size_t room = sizeof(l->b) - 1 - l->n;
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(l->b + l->n, room + 1, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		l->n += (size_t)k < room ? (size_t)k : room;
+}
+
+/* A field: JSON-escaped (json) or with control bytes shown as '?'. At most
+ * FIELD_MAX bytes of it are written, escapes included; a cut is marked with
+ * "...". Every line has at most four fields and fixed parts well under
+ * LINE_BYTES - 4 * (FIELD_MAX + 3), so its closing part always fits. */
+static void put_field(struct line *l, const char *s, int json)
+{
+	size_t start = l->n;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
+		char esc[8];
+		size_t k;
+		if (!json)
+			esc[0] = c < 0x20 || c == 0x7f ? '?' : (char)c, k = 1;
+		else if (c == '"' || c == '\\')
+			esc[0] = '\\', esc[1] = (char)c, k = 2;
 		else if (c == '\n')
-			fputs("\\n", f);
+			esc[0] = '\\', esc[1] = 'n', k = 2;
 		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
+			k = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
 		else
-			fputc(c, f);
+			esc[0] = (char)c, k = 1;
+		if (l->n - start + k > FIELD_MAX) {
+			put(l, "...", 3);
+			return;
+		}
+		put(l, esc, k);
+	}
+}
+
+static void emit(struct line *l)
+{
+	l->b[l->n++] = '\n';
+	for (size_t off = 0; off < l->n;) {
+		ssize_t w = write(STDERR_FILENO, l->b + off, l->n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* nowhere to report it */
+		off += (size_t)w;
 	}
 }
 
@@ -62,7 +125,7 @@ void log_msg(int level, const char *reqid, const char *fmt, ...)
 {
 	if (level < log_level)
 		return;
-	char msg[2048], ts[40];
+	char msg[FIELD_MAX + 1], ts[40];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -74,23 +137,30 @@ void log_msg(int level, const char *reqid, const char *fmt, ...)
 		if (msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t')
 			msg[i] = ' ';
 	timestamp(ts, sizeof(ts));
-	flockfile(stderr);
+	struct line l;
+	l.n = 0;
 	if (log_json) {
-		fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts,
-			level_names[level], (int)getpid());
+		putf(&l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level],
+		     (int)getpid());
 		if (reqid) {
-			fputs(",\"request_id\":\"", stderr);
-			json_escape(stderr, reqid);
-			fputc('"', stderr);
+			put(&l, ",\"request_id\":\"", 15);
+			put_field(&l, reqid, 1);
+			put(&l, "\"", 1);
 		}
-		fputs(",\"msg\":\"", stderr);
-		json_escape(stderr, msg);
-		fputs("\"}\n", stderr);
+		put(&l, ",\"msg\":\"", 8);
+		put_field(&l, msg, 1);
+		put(&l, "\"}", 2);
 	} else {
-		fprintf(stderr, "%s %-5s [%d]%s%s%s %s\n", ts, level_names[level], (int)getpid(),
-			reqid ? " [" : "", reqid ? reqid : "", reqid ? "]" : "", msg);
+		putf(&l, "%s %-5s [%d]", ts, level_names[level], (int)getpid());
+		if (reqid) {
+			put(&l, " [", 2);
+			put_field(&l, reqid, 0);
+			put(&l, "]", 1);
+		}
+		put(&l, " ", 1);
+		put_field(&l, msg, 0);
 	}
-	funlockfile(stderr);
+	emit(&l);
 }
 
 void log_access(const char *reqid, const char *client, const char *method, const char *path,
@@ -100,26 +170,33 @@ void log_access(const char *reqid, const char *client, const char *method, const
 		return;
 	char ts[40];
 	timestamp(ts, sizeof(ts));
-	flockfile(stderr);
+	struct line l;
+	l.n = 0;
 	if (log_json) {
-		fprintf(stderr,
-			"{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\","
-			"\"request_id\":\"%s\",\"client\":\"",
-			ts, (int)getpid(), reqid);
-		json_escape(stderr, client);
-		fprintf(stderr, "\",\"method\":\"%s\",\"path\":\"", method);
-		json_escape(stderr, path);
-		fprintf(stderr, "\",\"status\":%d,\"bytes\":%ld,\"latency_ms\":%.3f}\n", status,
-			bytes, latency_ms);
+		putf(&l, "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\",", ts,
+		     (int)getpid());
+		put(&l, "\"request_id\":\"", 14);
+		put_field(&l, reqid, 1);
+		put(&l, "\",\"client\":\"", 12);
+		put_field(&l, client, 1);
+		put(&l, "\",\"method\":\"", 12);
+		put_field(&l, method, 1);
+		put(&l, "\",\"path\":\"", 10);
+		put_field(&l, path, 1);
+		putf(&l, "\",\"status\":%d,\"bytes\":%ld,\"latency_ms\":%.3f}", status, bytes,
+		     latency_ms);
 	} else {
-		fprintf(stderr, "%s access [%d] [%s] %s \"%s ", ts, (int)getpid(), reqid, client,
-			method);
-		/* the path is client-controlled: keep the line one line */
-		for (const char *p = path; *p; p++)
-			fputc((unsigned char)*p < 0x20 ? '?' : *p, stderr);
-		fprintf(stderr, "\" %d %ld %.3fms\n", status, bytes, latency_ms);
+		putf(&l, "%s access [%d] [", ts, (int)getpid());
+		put_field(&l, reqid, 0);
+		put(&l, "] ", 2);
+		put_field(&l, client, 0);
+		put(&l, " \"", 2);
+		put_field(&l, method, 0);
+		put(&l, " ", 1);
+		put_field(&l, path, 0); /* client-controlled: keep the line one line */
+		putf(&l, "\" %d %ld %.3fms", status, bytes, latency_ms);
 	}
-	funlockfile(stderr);
+	emit(&l);
 }
 
 static void libevent_log_cb(int severity, const char *msg)

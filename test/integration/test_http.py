@@ -167,3 +167,59 @@ def test_server_survives_bad_input(h):
     check_ok_doc("GET", "/v1/events", (st, hd, doc))
     expect(h.server_pid == pid and h.server.running(), "server pid changed or server died")
     expect(show(doc), "no body")
+
+
+def _access_lines(path, rid, parse):
+    out = []
+    with open(path, "rb") as f:
+        for raw in f.read().split(b"\n"):
+            if rid.encode() in raw:
+                out.append(parse(raw))
+    return out
+
+
+def test_log_lines_are_whole_and_valid(h):
+    """Each log line is one write: in JSON every line parses, whatever the
+    client put in the path (quotes, backslashes, control bytes, 5,000
+    bytes), and a long field is cut with "..." instead of the line's end."""
+    import json
+
+    odd = '/v1/x"y\\z\x7f\u00e9'
+    long_path = "/v1/" + "a" * 5000
+    for fmt in ("json", "text"):
+        h.restart_server({"LOG_FORMAT": fmt, "LOG_LEVEL": "info"})
+        for i, p in enumerate((odd, long_path)):
+            rid = "logcheck-%s-%d" % (fmt, i)
+            raw = h.raw(("GET %s HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n"
+                         % (p, rid)).encode("utf-8", "surrogateescape"))
+            eq(status_of(raw), 404, "GET %r: status" % p[:40])
+        h.request("GET", "/health-check")  # the access lines are written before this answer
+        logf = h.server_log
+        if fmt == "json":
+            with open(logf, "rb") as f:
+                lines = [ln for ln in f.read().split(b"\n") if ln.strip()]
+            bad = []
+            for ln in lines:
+                try:
+                    json.loads(ln)
+                except ValueError:
+                    bad.append(ln[:200])
+            eq(bad, [], "JSON log: lines that do not parse")
+            a = _access_lines(logf, "logcheck-json-0", json.loads)
+            eq(len(a), 1, "access lines for the odd path")
+            eq(a[0]["path"], odd, "the odd path, unescaped from JSON")
+            eq((a[0]["status"], a[0]["type"], a[0]["method"]), (404, "access", "GET"), "access fields")
+            b = _access_lines(logf, "logcheck-json-1", json.loads)
+            eq(len(b), 1, "access lines for the long path")
+            expect(b[0]["path"].endswith("...") and len(b[0]["path"]) <= 2048 + 3
+                   and b[0]["path"].startswith("/v1/aaaa"), "long path cut: %r" % b[0]["path"][-20:])
+            eq(b[0]["status"], 404, "long path: status still logged after the cut")
+        else:
+            a = _access_lines(logf, "logcheck-text-0", lambda x: x)
+            eq(len(a), 1, "text access lines for the odd path")
+            expect(b'"GET /v1/x"y\\z?\xc3\xa9"' in a[0], "text line shows control bytes as '?': %r" % a[0])
+            expect(re.search(rb'" 404 \d+ [0-9.]+ms$', a[0]), "text line ends with status, bytes, time: %r" % a[0])
+            b = _access_lines(logf, "logcheck-text-1", lambda x: x)
+            eq(len(b), 1, "text access lines for the long path")
+            expect(re.search(rb'/v1/a{2000,}\.\.\." 404 \d+ [0-9.]+ms$', b[0]), "long path cut in text: %r" % b[0][-60:])
+    h.restart_server()

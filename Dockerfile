@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config \
       libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev \
-      libjwt-dev libsodium-dev libmagic-dev \
+      libjwt-dev libsodium-dev libmagic-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -2,7 +2,7 @@
 # `make run` and `make test` are the two commands a fresh machine needs; both
 # install what is missing first (scripts/deps.sh, idempotent).
 
-PKGS      := libevent libevent_pthreads libpq json-c libjwt libsodium libcurl libmagic hiredis
+PKGS      := libevent libevent_pthreads libpq json-c libjwt libsodium libcurl libmagic hiredis zlib
 CC        ?= cc
 CSTD      := -std=c11 -D_GNU_SOURCE
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers

@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PACKAGES=(
 	build-essential pkg-config
 	libevent-dev libpq-dev libjson-c-dev libcurl4-openssl-dev libhiredis-dev libvips42
-	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev
+	libjwt-dev libsodium-dev libmagic-dev libcmocka-dev zlib1g-dev
 	postgresql-15 postgresql-client-15 redis-server
 	wrk python3 python3-icalendar curl procps util-linux clang-format valgrind nginx-light awscli
 	clang libclang-rt-14-dev slowhttptest python3-aiosmtpd libvips42 python3-icalendar

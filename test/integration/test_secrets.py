@@ -257,3 +257,50 @@ def test_docs_have_a_restrictive_csp(h):
     st, hd, _ = h.request("GET", "/v1/events")
     eq(st, 200, "GET /v1/events: status")
     expect((hd.get("content-type") or "").startswith(JSONAPI), "GET /v1/events: Content-Type %r" % hd.get("content-type"))
+
+
+def test_docs_kept_compressed(h):
+    """The documentation page is kept gzip-compressed: served as it is to a
+    client that accepts gzip, inflated for one that does not (or refuses it
+    with q=0); the same bytes and ETag either way; and an 8 MB page adds far
+    less than 8 MB to the server's RSS."""
+    import gzip
+
+    def rss_kb(pid):
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+
+    d = tempfile.mkdtemp(prefix="oes-docs-")
+    h.defer(lambda: shutil.rmtree(d, ignore_errors=True))
+    os.chmod(d, 0o755)
+    h.restart_server({"DOCS_DIR": d})  # no page: the baseline
+    eq(h.request("GET", "/docs")[0], 404, "GET /docs without a page")
+    base = rss_kb(h.server_pid)
+    rows = "".join("<tr><td>%d</td><td>session %d</td><td>%s</td></tr>\n" % (i, i * 7919 % 1000, "x" * (i % 40))
+                   for i in range(112000))
+    page = ("<!doctype html><title>API</title><h1>API</h1><table>\n" + rows + "</table>\n").encode()
+    expect(len(page) > 8_000_000, "page size %d" % len(page))
+    with open(os.path.join(d, "index.html"), "wb") as f:
+        f.write(page)
+    h.restart_server({"DOCS_DIR": d})
+    grown = rss_kb(h.server_pid) - base
+    expect(grown < 3000, "an %d-byte page added %d kB to the server's RSS" % (len(page), grown))
+    tags = set()
+    for ae, gz in (("gzip", True), ("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.5", True), ("*", True),
+                   (None, False), ("identity", False), ("gzip;q=0", False), ("br", False)):
+        headers = {"Accept-Encoding": ae} if ae else {}
+        st, hd, body = h.request("GET", "/docs", headers=headers)
+        eq(st, 200, "GET /docs (Accept-Encoding %r): status" % ae)
+        eq(hd.get("content-encoding"), "gzip" if gz else None, "Accept-Encoding %r: Content-Encoding" % ae)
+        expect("accept-encoding" in (hd.get("vary") or "").lower(), "Accept-Encoding %r: Vary %r" % (ae, hd.get("vary")))
+        got = gzip.decompress(body) if gz else body
+        expect(got == page, "Accept-Encoding %r: %d bytes that are not the page (%d)" % (ae, len(got), len(page)))
+        tags.add(hd.get("etag"))
+    eq(len(tags), 1, "one ETag for the page in either encoding: %s" % tags)
+    tag = tags.pop()
+    expect(tag, "GET /docs: no ETag")
+    eq(h.request("GET", "/docs", headers={"If-None-Match": tag, "Accept-Encoding": "gzip"})[0], 304,
+       "GET /docs with If-None-Match")
+    h.restart_server()

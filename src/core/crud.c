@@ -721,6 +721,19 @@ static void large_release(struct read_state *st)
 		event_active(large_resume_ev, 0, 0); /* made before anyone waited */
 }
 
+/* Whether a list waiting for a turn asks for the document st built. */
+static int key_awaited(const struct read_state *st)
+{
+	struct read_state *w;
+	TAILQ_FOREACH(w, &large_waiting, wait_link)
+	{
+		if (w->cache_key && w->cache_gen == st->cache_gen &&
+		    strcmp(w->cache_key, st->cache_key) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* 1: st may build now (or needs no turn); 0: it waits for one. */
 static int large_turn(struct req_ctx *ctx, struct read_state *st)
 {
@@ -992,7 +1005,7 @@ static void read_finish(struct req_ctx *ctx, struct read_state *st)
 			req_ctx_reply_error(ctx, 503, "Out of memory.", NULL, NULL);
 			return;
 		}
-		listcache_put(st->cache_key, st->cache_gen, d);
+		listcache_put(st->cache_key, st->cache_gen, d, key_awaited(st));
 		req_ctx_reply_ref(ctx, 200, JSONAPI_MEDIA_TYPE, d->body, d->len, d->etag,
 				  doc_release, d);
 		return;

@@ -25,7 +25,19 @@ struct entry {
 	TAILQ_ENTRY(entry) lru; /* most recently used first */
 };
 
+/*
+ * Admission: a document is kept the second time its URI is built, not the
+ * first, so that URIs asked once (a crawler's, a client's cache-busting
+ * parameter) never push out the ones asked again and again. seen[] holds
+ * hashes (low bit set, so never 0) of URIs built once, direct-mapped: a
+ * collision forgets the older one, which costs it one more build. A URI
+ * whose entry was dropped (another generation, or evicted) has proved
+ * itself and is marked seen again.
+ */
+#define SEEN_SLOTS 4096
+
 static struct entry *buckets[NBUCKETS];
+static unsigned long long seen[SEEN_SLOTS];
 static TAILQ_HEAD(lru_head, entry) lru = TAILQ_HEAD_INITIALIZER(lru);
 static struct listcache_stats st;
 
@@ -64,10 +76,25 @@ static struct entry **slot_of(const char *key, unsigned long long h)
 	return p;
 }
 
-/* Unlinks the entry at *p and frees it. */
+static void mark_seen(unsigned long long h)
+{
+	seen[(h | 1) % SEEN_SLOTS] = h | 1;
+}
+
+/* Whether h was marked; forgets it either way, and marks it if not. */
+static int seen_once(unsigned long long h)
+{
+	unsigned long long *slot = &seen[(h | 1) % SEEN_SLOTS];
+	int was = *slot == (h | 1);
+	*slot = was ? 0 : (h | 1);
+	return was;
+}
+
+/* Unlinks the entry at *p, marks its URI seen, and frees the entry. */
 static void drop(struct entry **p)
 {
 	struct entry *e = *p;
+	mark_seen(e->h);
 	*p = e->next;
 	TAILQ_REMOVE(&lru, e, lru);
 	st.entries--;
@@ -95,7 +122,7 @@ struct lc_doc *listcache_get(const char *key, long long gen)
 	return e->doc;
 }
 
-void listcache_put(const char *key, long long gen, struct lc_doc *d)
+void listcache_put(const char *key, long long gen, struct lc_doc *d, int wanted)
 {
 	size_t budget = (size_t)cfg.list_cache_bytes;
 	size_t klen = strlen(key);
@@ -106,6 +133,10 @@ void listcache_put(const char *key, long long gen, struct lc_doc *d)
 	struct entry **p = slot_of(key, h);
 	if (*p)
 		drop(p);
+	if (!seen_once(h) && !wanted) {
+		st.first_builds++;
+		return;
+	}
 	struct entry *e = calloc(1, sizeof(*e));
 	if (!e || !(e->key = strdup(key))) {
 		free(e);
@@ -135,6 +166,7 @@ void listcache_clear(void)
 		struct entry *e = TAILQ_FIRST(&lru);
 		drop(slot_of(e->key, e->h));
 	}
+	memset(seen, 0, sizeof(seen));
 }
 
 void listcache_stats(struct listcache_stats *out)

@@ -37,13 +37,16 @@ void lc_doc_unref(struct lc_doc *d);
 struct lc_doc *listcache_get(const char *key, long long gen);
 /* Stores d (adds its own reference) for key at gen, replacing any entry of
  * key; evicts the least recently used entries beyond the budget. A document
- * larger than an eighth of the budget is not stored. */
-void listcache_put(const char *key, long long gen, struct lc_doc *d);
+ * larger than an eighth of the budget is not stored, nor one whose key is
+ * built for the first time (remembered: the next build of it is stored)
+ * unless wanted (other requests for it are waiting). */
+void listcache_put(const char *key, long long gen, struct lc_doc *d, int wanted);
 /* Frees every entry (replies keep their references). */
 void listcache_clear(void);
 
 struct listcache_stats {
 	long hits, misses, stores, evictions;
+	long first_builds; /* documents not stored: their key's first build */
 	long entries;
 	size_t bytes;
 };

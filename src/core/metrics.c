@@ -111,9 +111,11 @@ void metrics_render(struct evbuffer *buf)
 	    "# TYPE oes_list_cache_misses_total counter\noes_list_cache_misses_total %ld\n"
 	    "# TYPE oes_list_cache_stores_total counter\noes_list_cache_stores_total %ld\n"
 	    "# TYPE oes_list_cache_evictions_total counter\noes_list_cache_evictions_total %ld\n"
+	    "# TYPE oes_list_cache_first_builds_total counter\noes_list_cache_first_builds_total "
+	    "%ld\n"
 	    "# TYPE oes_list_cache_entries gauge\noes_list_cache_entries %ld\n"
 	    "# TYPE oes_list_cache_bytes gauge\noes_list_cache_bytes %zu\n",
-	    lc.hits, lc.misses, lc.stores, lc.evictions, lc.entries, lc.bytes);
+	    lc.hits, lc.misses, lc.stores, lc.evictions, lc.first_builds, lc.entries, lc.bytes);
 	if (metrics_render_extra)
 		metrics_render_extra(buf);
 }

@@ -1,5 +1,6 @@
 """Documents of anonymous event lists kept in memory (core/listcache,
-sql/008_list_generations.sql): a repeated list is served from memory, and
+sql/008_list_generations.sql): a repeated list is served from memory (kept
+from its second build on: URIs asked once are never kept), and
 never once the event's rows have changed, whoever changed them (the API,
 SQL, a reset that recreates the same ids); lists that may depend on rows
 outside the event, or on the caller, are always built; the memory stays
@@ -16,7 +17,8 @@ LIST = "/v1/events/%d/sessions?include=speakers%%2Ctrack"
 def counts(h):
     samples, _, _ = get_metrics(h)
     return {k: metric(samples, "oes_list_cache_%s" % k)
-            for k in ("hits_total", "misses_total", "stores_total", "evictions_total", "entries", "bytes")}
+            for k in ("hits_total", "misses_total", "stores_total", "evictions_total", "first_builds_total",
+                      "entries", "bytes")}
 
 
 def get(h, path, headers=None):
@@ -50,8 +52,13 @@ def test_repeated_list_is_served_from_memory(h):
     path = LIST % ev["id"]
     c0 = counts(h)
     first, hd1, body1 = doc_of(h, path)
+    cf = counts(h)
+    eq((cf["stores_total"] - c0["stores_total"], cf["first_builds_total"] - c0["first_builds_total"]), (0, 1),
+       "the first build of a URI is not kept")
+    again = doc_of(h, path)[2]
+    eq(again, body1, "the second build")
     c1 = counts(h)
-    eq(c1["stores_total"] - c0["stores_total"], 1, "the first anonymous list is stored")
+    eq(c1["stores_total"] - cf["stores_total"], 1, "the second build is kept")
     second, hd2, body2 = doc_of(h, path)
     c2 = counts(h)
     eq(c2["hits_total"] - c1["hits_total"], 1, "the second is served from memory")
@@ -113,6 +120,7 @@ def test_sql_writes_are_seen_at_once(h):
     owner, ev, tr, sp, se = world(h)
     path = LIST % ev["id"]
     doc_of(h, path)
+    doc_of(h, path)  # in memory now
     h.sql("UPDATE tracks SET name = 'Renamed' WHERE id = %s" % tr["id"])
     eq([o["attributes"]["name"] for o in included(doc_of(h, path)[0], "track")], ["Renamed"],
        "a track renamed by SQL")
@@ -203,6 +211,7 @@ def test_off_and_budget(h):
         events.append(e)
     for e in events:
         doc_of(h, LIST % e["id"])
+        doc_of(h, LIST % e["id"])  # kept from the second build
     c = counts(h)
     eq(c["stores_total"], 12, "12 lists stored")
     expect(c["evictions_total"] >= 1, "the budget evicted: %r" % c)
@@ -219,8 +228,27 @@ def test_off_and_budget(h):
     h.sql("INSERT INTO sessions (event_id, title, state) SELECT %d, repeat('y', 500), 'accepted' "
           "FROM generate_series(1, 20)" % big["id"])
     before = counts(h)
-    doc_of(h, LIST % big["id"])
+    for _ in range(3):
+        doc_of(h, LIST % big["id"])
     eq(counts(h)["stores_total"] - before["stores_total"], 0, "a document over budget/8 is not kept")
+
+
+def test_lists_asked_once_are_not_kept(h):
+    """URIs asked once (an ignored parameter that changes every time, as a
+    cache-busting client or a crawler makes them) are built, not kept, and
+    push nothing out of memory."""
+    owner, ev, tr, sp, se = world(h)
+    path = LIST % ev["id"]
+    doc_of(h, path)
+    doc_of(h, path)  # in memory now
+    before = counts(h)
+    for i in range(40):
+        eq(doc_of(h, path + "&nocache=%d" % i)[0]["data"][0]["attributes"]["title"], "Opening", "a one-off URI")
+    after = counts(h)
+    eq((after["stores_total"] - before["stores_total"], after["first_builds_total"] - before["first_builds_total"],
+        after["evictions_total"] - before["evictions_total"]), (0, 40, 0), "40 one-off URIs: built, not kept")
+    doc_of(h, path)
+    eq(counts(h)["hits_total"] - after["hits_total"], 1, "the repeated list is still served from memory")
 
 
 def test_every_event_table_changes_the_generation(h):

@@ -2,8 +2,9 @@
  * Unit tests of core/listcache: a document is found only under its URI and
  * generation, another generation drops it, the least recently used go first
  * when the budget is full, a document larger than an eighth of the budget
- * is not kept, a reply's reference outlives eviction, and a budget of 0
- * keeps nothing.
+ * is not kept, a reply's reference outlives eviction, a budget of 0
+ * keeps nothing, and a URI is kept from its second build on (or at once
+ * when others wait for it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,7 +53,7 @@ static void test_found_under_its_uri_and_generation(void **state)
 	char want[32];
 	snprintf(want, sizeof(want), "W/\"%016llx\"", hash64(d->body, d->len));
 	assert_string_equal(d->etag, want);
-	listcache_put("/v1/events/1/sessions", 7, d);
+	listcache_put("/v1/events/1/sessions", 7, d, 1);
 	lc_doc_unref(d); /* the cache holds its own reference */
 
 	assert_null(listcache_get("/v1/events/2/sessions", 7));
@@ -74,8 +75,8 @@ static void test_replacing_an_entry(void **state)
 {
 	(void)state;
 	struct lc_doc *a = doc_of("a", 100), *b = doc_of("b", 200);
-	listcache_put("/k", 1, a);
-	listcache_put("/k", 2, b);
+	listcache_put("/k", 1, a, 1);
+	listcache_put("/k", 2, b, 1);
 	lc_doc_unref(a);
 	lc_doc_unref(b);
 	struct listcache_stats st;
@@ -96,7 +97,7 @@ static void test_least_recently_used_go_first(void **state)
 	for (int i = 0; i < 9; i++) {
 		snprintf(key, sizeof(key), "/k%d", i);
 		struct lc_doc *d = doc_of(key, 8000);
-		listcache_put(key, 1, d);
+		listcache_put(key, 1, d, 1);
 		lc_doc_unref(d);
 		if (i == 2) { /* /k0 is used again: /k1 becomes the oldest */
 			struct lc_doc *g = listcache_get("/k0", 1);
@@ -123,14 +124,14 @@ static void test_too_large_or_off(void **state)
 {
 	(void)state;
 	struct lc_doc *big = doc_of("big", 64 * 1024 / 8);
-	listcache_put("/big", 1, big);
+	listcache_put("/big", 1, big, 1);
 	assert_null(listcache_get("/big", 1));
 	assert_int_equal(big->refs, 1); /* not taken */
 	lc_doc_unref(big);
 
 	cfg.list_cache_bytes = 0;
 	struct lc_doc *d = doc_of("small", 10);
-	listcache_put("/small", 1, d);
+	listcache_put("/small", 1, d, 1);
 	assert_null(listcache_get("/small", 1));
 	lc_doc_unref(d);
 	cfg.list_cache_bytes = 64 * 1024;
@@ -140,7 +141,7 @@ static void test_a_reference_outlives_eviction(void **state)
 {
 	(void)state;
 	struct lc_doc *d = doc_of("kept", 5000);
-	listcache_put("/a", 1, d);
+	listcache_put("/a", 1, d, 1);
 	lc_doc_unref(d);
 	struct lc_doc *sending = listcache_get("/a", 1); /* a reply still writing it */
 	assert_non_null(sending);
@@ -148,6 +149,51 @@ static void test_a_reference_outlives_eviction(void **state)
 	assert_int_equal(sending->refs, 1);
 	assert_memory_equal(sending->body, "kept", 4);
 	lc_doc_unref(sending); /* freed here; ASan/valgrind see a leak or a double free otherwise */
+}
+
+static void test_kept_from_the_second_build(void **state)
+{
+	(void)state;
+	struct listcache_stats s0, s1;
+	listcache_stats(&s0);
+	struct lc_doc *popular = doc_of("popular", 100);
+	listcache_put("/popular", 1, popular, 0);
+	assert_int_equal(popular->refs, 1); /* the first build is not kept */
+	assert_null(listcache_get("/popular", 1));
+	listcache_put("/popular", 1, popular, 0);
+	assert_int_equal(popular->refs, 2); /* the second is */
+	lc_doc_unref(popular);
+
+	/* URIs built once each, far more than the budget holds: none is kept,
+	 * none pushes the popular one out */
+	for (int i = 0; i < 2000; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "/once/%d", i);
+		struct lc_doc *d = doc_of(key, 1000);
+		listcache_put(key, 1, d, 0);
+		assert_int_equal(d->refs, 1);
+		lc_doc_unref(d);
+	}
+	struct lc_doc *got = listcache_get("/popular", 1);
+	assert_non_null(got);
+	lc_doc_unref(got);
+	listcache_stats(&s1);
+	assert_int_equal(s1.first_builds - s0.first_builds, 2001);
+	assert_int_equal(s1.evictions - s0.evictions, 0);
+	assert_int_equal(s1.entries, 1);
+
+	/* dropped for another generation: its rebuild is kept at once */
+	assert_null(listcache_get("/popular", 2));
+	struct lc_doc *next = doc_of("popular, later", 100);
+	listcache_put("/popular", 2, next, 0);
+	assert_int_equal(next->refs, 2);
+	lc_doc_unref(next);
+
+	/* wanted: kept on its first build */
+	struct lc_doc *w = doc_of("awaited", 100);
+	listcache_put("/awaited", 1, w, 1);
+	assert_int_equal(w->refs, 2);
+	lc_doc_unref(w);
 }
 
 int main(void)
@@ -159,6 +205,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_least_recently_used_go_first, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_large_or_off, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_reference_outlives_eviction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kept_from_the_second_build, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

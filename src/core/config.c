@@ -130,6 +130,9 @@ static const struct setting settings[] = {
      "failed sign-ins per email and per client address within LOGIN_WINDOW_S, then 429"},
     {"LOGIN_WINDOW_S", SET_INT, &cfg.login_window_s, "300", 1, 86400,
      "window of LOGIN_MAX_FAILURES in seconds"},
+    {"PASSWORD_HASHES_MAX", SET_INT, &cfg.password_hashes_max, "1", 1, 64,
+     "argon2id hashes (sign-ins, new passwords) running at once per worker, 19 MiB each; the "
+     "others wait their turn"},
     {"DOCS_DIR", SET_STR, &cfg.docs_dir, "docs/api/build", 0, 0,
      "directory of the rendered API documentation served at /docs"},
 };

@@ -53,8 +53,9 @@ struct config {
 	int login_max_failures; /* LOGIN_MAX_FAILURES: failed sign-ins per email and per address per
 				   window */
 	int login_window_s;	/* LOGIN_WINDOW_S: that window in seconds */
-	char *redis_url;	/* REDIS_URL: task dispatch through Redis (NULL: local) */
-	int signals;		/* SIGNALS: deliver signals to their receivers */
+	int password_hashes_max;       /* PASSWORD_HASHES_MAX: argon2id hashes at once */
+	char *redis_url;	       /* REDIS_URL: task dispatch through Redis (NULL: local) */
+	int signals;		       /* SIGNALS: deliver signals to their receivers */
 	int task_visibility_timeout_s; /* TASK_VISIBILITY_TIMEOUT_S: sweep unfinished tasks */
 	int task_max_retries;	       /* TASK_MAX_RETRIES: retries after a failure */
 	int task_result_ttl_s;	       /* TASK_RESULT_TTL_S: finished tasks kept */

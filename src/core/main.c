@@ -147,6 +147,7 @@ static int run_worker(int reuseport)
 		goto out;
 	}
 	srv = http_server_new(app.base, app.router, reuseport);
+	workers_set_big_max(cfg.password_hashes_max);
 	if (!srv || mime_init() < 0 || storage_init(app.base) < 0 || workers_start(app.base, 0) < 0)
 		goto out;
 	if (signals_init(app.base, cfg.signals) < 0 || app_signals_init() < 0 ||

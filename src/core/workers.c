@@ -1,9 +1,10 @@
 /*
  * workers: the thread pool for CPU-heavy jobs. Two lists under one mutex:
  * `todo` (accepted, waiting for a thread) and `finished` (work ran, `done`
- * pending). A pool thread that finishes a job moves it to `finished` and
- * bumps the eventfd; the loop's event on that fd takes the whole list and
- * calls each `done`.
+ * pending). A thread takes the first job of `todo` that may run: big jobs
+ * beyond big_max running wait, in order, while other jobs pass them. A pool thread that finishes a
+ * job moves it to `finished` and bumps the eventfd; the loop's event on that fd takes the whole
+ * list and calls each `done`.
  *
  * Owns: the threads, the job objects, the eventfd and its event. Never:
  * calls `done` off the loop thread (except from workers_stop, which runs on
@@ -26,6 +27,7 @@
 
 struct job {
 	struct job *next; /* in todo or finished */
+	int big;	  /* holds much memory while it runs (counted in nbig) */
 	workers_fn work;  /* runs on a pool thread */
 	workers_fn done;  /* runs on the loop */
 	void *arg;	  /* the caller's, passed to both */
@@ -46,8 +48,13 @@ static struct {
 	int efd;		  /* eventfd: pool threads -> loop */
 	struct event *ev;	  /* EV_READ on efd */
 	int inflight;		  /* accepted, `done` not yet run (loop thread only) */
+	int nbig;		  /* big jobs running */
+	int big_max;		  /* at most this many big jobs at once */
 	int running;		  /* workers_start succeeded */
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .efd = -1};
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	  .cv = PTHREAD_COND_INITIALIZER,
+	  .efd = -1,
+	  .big_max = WORKERS_DEFAULT_BIG_MAX};
 
 static void list_push(struct job_list *l, struct job *j)
 {
@@ -59,16 +66,25 @@ static void list_push(struct job_list *l, struct job *j)
 	l->tail = j;
 }
 
-static struct job *list_pop(struct job_list *l)
+/* Takes the first job of todo that may run now: any job that is not big,
+ * a big one only while fewer than big_max run. NULL when none may. */
+static struct job *take_runnable(void)
 {
-	struct job *j = l->head;
-	if (j) {
-		l->head = j->next;
-		if (!l->head)
-			l->tail = NULL;
+	struct job *prev = NULL;
+	for (struct job *j = pool.todo.head; j; prev = j, j = j->next) {
+		if (j->big && pool.nbig >= pool.big_max)
+			continue;
+		if (prev)
+			prev->next = j->next;
+		else
+			pool.todo.head = j->next;
+		if (pool.todo.tail == j)
+			pool.todo.tail = prev;
 		j->next = NULL;
+		pool.nbig += j->big;
+		return j;
 	}
-	return j;
+	return NULL;
 }
 
 static void *thread_main(void *unused)
@@ -76,14 +92,19 @@ static void *thread_main(void *unused)
 	(void)unused;
 	pthread_mutex_lock(&pool.mu);
 	for (;;) {
-		while (!pool.todo.head && !pool.stopping)
+		struct job *j;
+		while (!(j = take_runnable()) && !(pool.stopping && !pool.todo.head))
 			pthread_cond_wait(&pool.cv, &pool.mu);
-		struct job *j = list_pop(&pool.todo);
 		if (!j)
 			break; /* stopping and nothing left */
 		pthread_mutex_unlock(&pool.mu);
 		j->work(j->arg);
 		pthread_mutex_lock(&pool.mu);
+		if (j->big) {
+			pool.nbig--;
+			if (pool.todo.head) /* a big job may wait for this one */
+				pthread_cond_broadcast(&pool.cv);
+		}
 		list_push(&pool.finished, j);
 		uint64_t one = 1;
 		/* an eventfd write only fails when the counter would overflow */
@@ -166,13 +187,22 @@ fail:
 	return -1;
 }
 
-int workers_submit(workers_fn work, workers_fn done, void *arg)
+void workers_set_big_max(int n)
+{
+	pthread_mutex_lock(&pool.mu);
+	pool.big_max = n > 0 ? n : WORKERS_DEFAULT_BIG_MAX;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static int submit(workers_fn work, workers_fn done, void *arg, int big)
 {
 	if (!pool.running || pool.stopping || pool.inflight >= WORKERS_QUEUE_MAX)
 		return -1;
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j)
 		return -1;
+	j->big = big;
 	j->work = work;
 	j->done = done;
 	j->arg = arg;
@@ -182,6 +212,16 @@ int workers_submit(workers_fn work, workers_fn done, void *arg)
 	pthread_mutex_unlock(&pool.mu);
 	pool.inflight++;
 	return 0;
+}
+
+int workers_submit(workers_fn work, workers_fn done, void *arg)
+{
+	return submit(work, done, arg, 0);
+}
+
+int workers_submit_big(workers_fn work, workers_fn done, void *arg)
+{
+	return submit(work, done, arg, 1);
 }
 
 int workers_inflight(void)

@@ -21,6 +21,7 @@ struct event_base;
 
 #define WORKERS_DEFAULT_THREADS 2
 #define WORKERS_QUEUE_MAX	256 /* jobs accepted and not yet done */
+#define WORKERS_DEFAULT_BIG_MAX 1   /* big jobs running at once */
 
 typedef void (*workers_fn)(void *arg);
 
@@ -33,6 +34,15 @@ int workers_start(struct event_base *base, int n);
  * -1 when the pool is not running or WORKERS_QUEUE_MAX jobs are in flight
  * (answer 503); neither callback is called then. Loop thread only. */
 int workers_submit(workers_fn work, workers_fn done, void *arg);
+
+/* As workers_submit, for a job that holds much memory while it runs (an
+ * argon2id hash: 19 MiB). At most workers_set_big_max of them run at once;
+ * the others wait in order, and other jobs pass them meanwhile. So the
+ * memory they take is bounded whatever the load. */
+int workers_submit_big(workers_fn work, workers_fn done, void *arg);
+
+/* How many big jobs may run at once (n <= 0: WORKERS_DEFAULT_BIG_MAX). */
+void workers_set_big_max(int n);
 
 /* Jobs accepted and whose `done` has not run yet. */
 int workers_inflight(void);

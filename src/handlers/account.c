@@ -388,7 +388,7 @@ static void cp_limited(void *arg, int allowed, int retry_after_s)
 		goto out;
 	}
 	req_ctx_ref(ctx);
-	if (workers_submit(cp_work, cp_worked, a) < 0) {
+	if (workers_submit_big(cp_work, cp_worked, a) < 0) {
 		req_ctx_unref(ctx); /* never the last: ours is held */
 		ratelimit_forgive(a->keys, a->nkeys);
 		req_ctx_add_header(ctx, "Retry-After", "1");
@@ -600,7 +600,7 @@ static void rp_checked(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 		return;
 	}
 	req_ctx_ref(ctx);
-	if (workers_submit(rp_work, rp_worked, a) < 0) {
+	if (workers_submit_big(rp_work, rp_worked, a) < 0) {
 		req_ctx_unref(ctx);
 		req_ctx_add_header(ctx, "Retry-After", "1");
 		req_ctx_reply_error(ctx, 503, "The server is busy; try again shortly.", NULL, NULL);

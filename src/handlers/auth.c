@@ -165,7 +165,7 @@ static void user_found(struct req_ctx *ctx, PGresult *res, int err, void *arg)
 			memcpy(l->hash, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1) + 1);
 	}
 	req_ctx_ref(ctx);
-	if (workers_submit(check_password, checked, l) < 0) {
+	if (workers_submit_big(check_password, checked, l) < 0) {
 		req_ctx_unref(ctx); /* never the last: the HTTP side holds one */
 		ratelimit_forgive(l->keys, 2);
 		log_warn(ctx->id, "login: password workers are full");

@@ -130,7 +130,7 @@ static int user_before_write(struct write_ctx *w)
 	j->ctx = ctx;
 	memcpy(j->password, json_object_get_string(pw), (size_t)json_object_get_string_len(pw));
 	req_ctx_ref(ctx);
-	if (workers_submit(hash_work, hash_done, j) < 0) {
+	if (workers_submit_big(hash_work, hash_done, j) < 0) {
 		sodium_memzero(j, sizeof(*j));
 		free(j);
 		req_ctx_unref(ctx);

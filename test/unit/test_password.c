@@ -155,6 +155,7 @@ struct job {
 	const char *pw; /* password to hash, or NULL: just wait for the gate */
 	char hash[PASSWORD_HASH_BYTES];
 	int hashed;	   /* password_hash returned 0 */
+	int entered;	   /* work began (atomic) */
 	int worked;	   /* work ran (count) */
 	int finished;	   /* done ran (count) */
 	int work_on_loop;  /* work ran on the loop thread (must not) */
@@ -171,6 +172,7 @@ static void work(void *arg)
 	struct job *j = arg;
 	/* no cmocka assertions here: this is not the test's thread */
 	__atomic_add_fetch(&started, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&j->entered, 1, __ATOMIC_RELEASE);
 	j->work_on_loop += pthread_equal(pthread_self(), loop_thread) != 0;
 	if (j->pw) {
 		j->hashed = password_hash(j->pw, j->hash) == 0;
@@ -269,6 +271,47 @@ static void test_workers_parallel(void **state)
 	assert_int_equal(a.worked + b.worked + c.worked, 3);
 }
 
+static void wait_started(int n)
+{
+	double limit = now_s() + 5;
+	while (__atomic_load_n(&started, __ATOMIC_ACQUIRE) < n && now_s() < limit)
+		usleep(1000);
+	usleep(20 * 1000); /* and no more than n */
+}
+
+static void test_workers_big_jobs_take_turns(void **state)
+{
+	/* one big job at a time (the default): the second waits, and a small
+	 * job submitted after it passes it on the free thread */
+	(void)state;
+	__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
+	struct job a = {0}, b = {0}, c = {0};
+	assert_int_equal(workers_submit_big(work, done, &a), 0);
+	assert_int_equal(workers_submit_big(work, done, &b), 0);
+	assert_int_equal(workers_submit(work, done, &c), 0);
+	wait_started(2);
+	assert_int_equal(__atomic_load_n(&started, __ATOMIC_ACQUIRE), 2);
+	assert_int_equal(__atomic_load_n(&a.entered, __ATOMIC_ACQUIRE), 1);
+	assert_int_equal(__atomic_load_n(&b.entered, __ATOMIC_ACQUIRE), 0);
+	assert_int_equal(__atomic_load_n(&c.entered, __ATOMIC_ACQUIRE), 1);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	run_loop_until(3);
+	assert_int_equal(a.worked + b.worked + c.worked, 3);
+
+	/* two at a time when allowed */
+	workers_set_big_max(2);
+	__atomic_store_n(&gate_open, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&started, 0, __ATOMIC_RELEASE);
+	struct job d = {0}, e = {0};
+	assert_int_equal(workers_submit_big(work, done, &d), 0);
+	assert_int_equal(workers_submit_big(work, done, &e), 0);
+	wait_started(2);
+	assert_int_equal(__atomic_load_n(&started, __ATOMIC_ACQUIRE), 2);
+	__atomic_store_n(&gate_open, 1, __ATOMIC_RELEASE);
+	run_loop_until(5);
+	workers_set_big_max(0); /* back to the default */
+}
+
 static void test_workers_queue_bound(void **state)
 {
 	(void)state;
@@ -339,6 +382,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_workers_hash_on_threads, workers_setup,
 					    workers_teardown),
 	    cmocka_unit_test_setup_teardown(test_workers_parallel, workers_setup, workers_teardown),
+	    cmocka_unit_test_setup_teardown(test_workers_big_jobs_take_turns, workers_setup,
+					    workers_teardown),
 	    cmocka_unit_test_setup_teardown(test_workers_queue_bound, workers_setup,
 					    workers_teardown),
 	    cmocka_unit_test_setup_teardown(test_workers_stop_delivers_everything, workers_setup,

@@ -119,10 +119,35 @@ static int mail_setup(void)
 	return mail_init(app.base, cfg.smtp_url, cfg.mail_from, cfg.public_url);
 }
 
+/*
+ * Memory freed in the middle of the heap stays in the RSS: glibc gives back
+ * only the top of it. Building lists leaves megabytes free between blocks
+ * still in use (18.8 MB of RSS after a minute of list builds, 13.5 once
+ * trimmed). Once a second, when at least TRIM_MIN_FREE lies free, the
+ * worker hands whole free pages back (malloc_trim: 0.1-0.7 ms measured with
+ * 3-6 MB free, on the loop; an allocation on a pool thread meanwhile waits
+ * for the arena lock).
+ */
+#define TRIM_MIN_FREE (1024 * 1024)
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what, (void)arg;
+	struct mallinfo2 mi = mallinfo2();
+	if (mi.fordblks < TRIM_MIN_FREE)
+		return;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	malloc_trim(0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	log_debug(NULL, "malloc_trim: %zu bytes were free; took %.3f ms", mi.fordblks,
+		  (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+}
+
 static int run_worker(int reuseport)
 {
 	int rc = 1;
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *trim = NULL;
 	struct http_server *srv = NULL;
 	struct event_config *ec = event_config_new();
 	if (ec) {
@@ -164,6 +189,10 @@ static int run_worker(int reuseport)
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 ||
 	    evsignal_add(sigint, NULL) < 0)
 		goto out;
+	trim = event_new(app.base, -1, EV_PERSIST, trim_cb, NULL);
+	struct timeval second = {1, 0};
+	if (!trim || event_add(trim, &second) < 0)
+		goto out;
 	pg_pool_start(app.pg);
 	log_info(NULL, "listening on %s:%d (pool %d, pipeline %s)", cfg.host, cfg.port,
 		 cfg.pg_pool_size, cfg.pg_pipeline ? "on" : "off");
@@ -189,6 +218,8 @@ out:
 		event_free(sigterm);
 	if (sigint)
 		event_free(sigint);
+	if (trim)
+		event_free(trim);
 	pg_pool_free(app.pg);
 	routes_cleanup();
 	auth_cleanup();

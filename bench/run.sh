@@ -94,6 +94,9 @@
 #                        most BENCH_DURATION)
 #   BENCH_WARMUP         seconds of warm-up before each case (2; 0 = none)
 #   BENCH_REPEAT         measured runs per case; the median by req/s is kept (1)
+#   BENCH_REPEAT_RATIO   measured runs of the cases of the detail / pgbench
+#                        target, detail@64, detail@256 and pgbench (3: the
+#                        median of three 10 s runs, as shared/notes measured)
 #   BENCH_OTHER_MAX      % of a core other processes may take during a case (5)
 #   BENCH_RETRY          attempts more for a case above that (1); the least
 #                        disturbed attempt is kept
@@ -146,6 +149,8 @@ PGCTL=${PGCTL:-scripts/pgctl.sh}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 REPEAT=${BENCH_REPEAT:-1}
+REPEAT_RATIO=${BENCH_REPEAT_RATIO:-3}
+RATIO_CASES=" detail@64 detail@256 pgbench "
 ONLY=${BENCH_ONLY:-}
 EVENTS=${BENCH_EVENTS:-10000}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
@@ -195,7 +200,7 @@ warn() { printf 'WARNING: %s\n' "$*"; }
 
 # ---------------------------------------------------------------- checks ----
 
-for v in RETRY OTHER_MAX DURATION SHORT WARMUP REPEAT EVENTS SERVER_CPU CLIENT_CPU WRK_THREADS PGB_CLIENTS PGB_THREADS \
+for v in RETRY OTHER_MAX DURATION SHORT WARMUP REPEAT REPEAT_RATIO EVENTS SERVER_CPU CLIENT_CPU WRK_THREADS PGB_CLIENTS PGB_THREADS \
 	LIST_EVENTS LIST_SESSIONS LIST_SPEAKERS LIST_TRACKS BIG_SESSIONS BIG_SPEAKERS BIG_TRACKS BIG_PAGE_SIZE BIG_COUNT LOGIN_RATE PACE_MS TASKS_WAIT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
@@ -470,13 +475,14 @@ parse_wrk() {
 M_RUNS=()
 M_FOREIGN=
 measure() {
-	local name=$1 runner=$2 attempt i f foreign
+	local name=$1 runner=$2 attempt i f foreign reps=$REPEAT
 	local -a runs
 	M_RUNS=() M_FOREIGN=
+	[[ $RATIO_CASES == *" $name "* ]] && ((reps < REPEAT_RATIO)) && reps=$REPEAT_RATIO
 	for ((attempt = 0; attempt <= RETRY; attempt++)); do
 		runs=()
 		foreign_start
-		for ((i = 1; i <= REPEAT; i++)); do
+		for ((i = 1; i <= reps; i++)); do
 			f=$WORK/$name.$attempt.$i.out
 			"$runner" "$f"
 			runs+=("$(cat "$f.line")")
@@ -934,7 +940,7 @@ BUSY=$(paste -d' ' <(echo "$CPU_BEFORE") <(cpu_sample) |
 BUSY_MAX=$(grep -oE '[0-9]+%' <<<"$BUSY" | tr -d % | sort -n | tail -n1)
 say "detail document: $DOC_BYTES bytes; 404 document: $NODB_BYTES bytes"
 say "CPU use while idle: $BUSY; load average $LOAD"
-say "runs: ${WARMUP}s warm-up + ${REPEAT} x ${DURATION}s per case; wrk -t$WRK_THREADS on core $CLIENT_CPU"
+say "runs: ${WARMUP}s warm-up + ${REPEAT} x ${DURATION}s per case (${REPEAT_RATIO} x for${RATIO_CASES%% }); wrk -t$WRK_THREADS on core $CLIENT_CPU"
 
 # The database's ceiling runs what the server itself runs for a detail: the
 # statements PostgreSQL logs for one request (log_min_duration_statement = 0

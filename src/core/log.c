@@ -108,6 +108,15 @@ static void put_field(struct line *l, const char *s, int json)
 	}
 }
 
+/* before, the field s, after (before and after written as they are). */
+static void put_wrapped(struct line *l, const char *before, const char *s, const char *after,
+			int json)
+{
+	put(l, before, strlen(before));
+	put_field(l, s, json);
+	put(l, after, strlen(after));
+}
+
 static void emit(struct line *l)
 {
 	l->b[l->n++] = '\n';
@@ -139,26 +148,17 @@ void log_msg(int level, const char *reqid, const char *fmt, ...)
 	timestamp(ts, sizeof(ts));
 	struct line l;
 	l.n = 0;
+	int pid = (int)getpid();
 	if (log_json) {
-		putf(&l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level],
-		     (int)getpid());
-		if (reqid) {
-			put(&l, ",\"request_id\":\"", 15);
-			put_field(&l, reqid, 1);
-			put(&l, "\"", 1);
-		}
-		put(&l, ",\"msg\":\"", 8);
-		put_field(&l, msg, 1);
-		put(&l, "\"}", 2);
+		putf(&l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%d", ts, level_names[level], pid);
+		if (reqid)
+			put_wrapped(&l, ",\"request_id\":\"", reqid, "\"", 1);
+		put_wrapped(&l, ",\"msg\":\"", msg, "\"}", 1);
 	} else {
-		putf(&l, "%s %-5s [%d]", ts, level_names[level], (int)getpid());
-		if (reqid) {
-			put(&l, " [", 2);
-			put_field(&l, reqid, 0);
-			put(&l, "]", 1);
-		}
-		put(&l, " ", 1);
-		put_field(&l, msg, 0);
+		putf(&l, "%s %-5s [%d]", ts, level_names[level], pid);
+		if (reqid)
+			put_wrapped(&l, " [", reqid, "]", 0);
+		put_wrapped(&l, " ", msg, "", 0);
 	}
 	emit(&l);
 }
@@ -172,30 +172,22 @@ void log_access(const char *reqid, const char *client, const char *method, const
 	timestamp(ts, sizeof(ts));
 	struct line l;
 	l.n = 0;
-	if (log_json) {
+	int j = log_json;
+	if (j)
 		putf(&l, "{\"ts\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\",", ts,
 		     (int)getpid());
-		put(&l, "\"request_id\":\"", 14);
-		put_field(&l, reqid, 1);
-		put(&l, "\",\"client\":\"", 12);
-		put_field(&l, client, 1);
-		put(&l, "\",\"method\":\"", 12);
-		put_field(&l, method, 1);
-		put(&l, "\",\"path\":\"", 10);
-		put_field(&l, path, 1);
-		putf(&l, "\",\"status\":%d,\"bytes\":%ld,\"latency_ms\":%.3f}", status, bytes,
+	else
+		putf(&l, "%s access [%d] ", ts, (int)getpid());
+	/* the path is client-controlled: escaped, one line either way */
+	put_wrapped(&l, j ? "\"request_id\":\"" : "[", reqid, j ? "\"," : "] ", j);
+	put_wrapped(&l, j ? "\"client\":\"" : "", client, j ? "\"," : " \"", j);
+	put_wrapped(&l, j ? "\"method\":\"" : "", method, j ? "\"," : " ", j);
+	put_wrapped(&l, j ? "\"path\":\"" : "", path, j ? "\"," : "\"", j);
+	if (j)
+		putf(&l, "\"status\":%d,\"bytes\":%ld,\"latency_ms\":%.3f}", status, bytes,
 		     latency_ms);
-	} else {
-		putf(&l, "%s access [%d] [", ts, (int)getpid());
-		put_field(&l, reqid, 0);
-		put(&l, "] ", 2);
-		put_field(&l, client, 0);
-		put(&l, " \"", 2);
-		put_field(&l, method, 0);
-		put(&l, " ", 1);
-		put_field(&l, path, 0); /* client-controlled: keep the line one line */
-		putf(&l, "\" %d %ld %.3fms", status, bytes, latency_ms);
-	}
+	else
+		putf(&l, " %d %ld %.3fms", status, bytes, latency_ms);
 	emit(&l);
 }
 

@@ -62,6 +62,11 @@ int workers_submit(void)
 	abort();
 }
 
+int workers_submit_big(void)
+{
+	abort();
+}
+
 int req_ctx_alive(const struct req_ctx *ctx)
 {
 	(void)ctx;

@@ -265,6 +265,7 @@ def test_docs_kept_compressed(h):
     with q=0); the same bytes and ETag either way; and an 8 MB page adds far
     less than 8 MB to the server's RSS."""
     import gzip
+    from run import SANITIZED, VALGRIND
 
     def rss_kb(pid):
         with open("/proc/%d/status" % pid) as f:
@@ -286,7 +287,9 @@ def test_docs_kept_compressed(h):
         f.write(page)
     h.restart_server({"DOCS_DIR": d})
     grown = rss_kb(h.server_pid) - base
-    expect(grown < 3000, "an %d-byte page added %d kB to the server's RSS" % (len(page), grown))
+    print("    an %d-byte page: RSS +%d kB" % (len(page), grown))
+    if not (SANITIZED or VALGRIND):  # their allocators keep freed memory: not asserted there
+        expect(grown < 3000, "an %d-byte page added %d kB to the server's RSS" % (len(page), grown))
     tags = set()
     for ae, gz in (("gzip", True), ("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.5", True), ("*", True),
                    (None, False), ("identity", False), ("gzip;q=0", False), ("br", False)):

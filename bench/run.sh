@@ -130,6 +130,18 @@
 #                        by spaces (ALTER SYSTEM), e.g. "random_page_cost=1.1";
 #                        none by default (the figures then hold for PostgreSQL's
 #                        defaults, on small tables: see the closing notes)
+#   BENCH_AUTOGROUP      off (default): when the kernel groups processes by
+#                        session for scheduling (kernel.sched_autogroup_enabled
+#                        = 1) and this runs as root, grouping is turned off for
+#                        the run and restored at exit; keep: leave it. With it
+#                        on, PostgreSQL, nginx and the server (three sessions)
+#                        are three groups sharing the one server core, and a
+#                        PostgreSQL backend with a batch in its socket was seen
+#                        to wait 0.2-0.4 s for the core (a packet capture: the
+#                        batch acknowledged by its kernel at once, answered 331
+#                        ms later while the other backend kept answering): the
+#                        p99 of the nginx cases was 200-440 ms in 6 of 10 runs
+#                        with it on, 10-15 ms in 3 of 3 with it off
 #   NGINX                nginx binary (nginx on the PATH, else /usr/sbin/nginx;
 #                        without one the nginx cases are skipped with a warning)
 # Server settings (PG_POOL_SIZE, PG_PIPELINE, ...) pass through from the
@@ -276,6 +288,10 @@ cleanup() {
 			sleep 1
 		fi
 	fi
+	if [[ -n $AUTOGROUP_WAS ]]; then
+		echo "$AUTOGROUP_WAS" >/proc/sys/kernel/sched_autogroup_enabled 2>/dev/null ||
+			warn "could not restore kernel.sched_autogroup_enabled to $AUTOGROUP_WAS"
+	fi
 	if [[ $KEEP == 1 ]]; then
 		say "work directory kept: $WORK"
 	else
@@ -286,6 +302,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Scheduling groups by session (see BENCH_AUTOGROUP above).
+AUTOGROUP_WAS= AUTOGROUP_NOTE=
+AUTOGROUP_FILE=/proc/sys/kernel/sched_autogroup_enabled
+case ${BENCH_AUTOGROUP:-off} in
+off | keep) ;;
+*) die "BENCH_AUTOGROUP must be off or keep, got '$BENCH_AUTOGROUP'" ;;
+esac
+if [[ -r $AUTOGROUP_FILE ]] && [[ $(cat "$AUTOGROUP_FILE") == 1 ]]; then
+	if [[ ${BENCH_AUTOGROUP:-off} == off ]] && echo 0 >"$AUTOGROUP_FILE" 2>/dev/null; then
+		AUTOGROUP_WAS=1
+		AUTOGROUP_NOTE="kernel.sched_autogroup_enabled: 0 for this run (it was 1; restored at exit)"
+	else
+		AUTOGROUP_NOTE="kernel.sched_autogroup_enabled: 1 (PostgreSQL, nginx and the server are three scheduling groups on one core: expect stalls of 0.2-0.4 s in the nginx cases; BENCH_AUTOGROUP, needs root)"
+	fi
+elif [[ -r $AUTOGROUP_FILE ]]; then
+	AUTOGROUP_NOTE="kernel.sched_autogroup_enabled: $(cat "$AUTOGROUP_FILE")"
+fi
+[[ -n $AUTOGROUP_NOTE ]] && say "$AUTOGROUP_NOTE"
 
 mkdir -p "$WORK"
 chmod 755 "$WORK"
@@ -1314,6 +1349,7 @@ echo "other% = CPU taken by processes not part of the benchmark during the case,
 if [[ -n $NGINX_PID ]]; then
 	echo "nginx: worker_processes 1 on core $SERVER_CPU; $NGINX_BUFFERED response(s) buffered to a temporary file (its error log)"
 fi
+[[ -n $AUTOGROUP_NOTE ]] && echo "$AUTOGROUP_NOTE"
 if [[ $TASKS_DRAIN_S != null ]]; then
 	echo "create@64 queued background tasks (${TASKS_SUMMARY:-none}); the server finished them ${TASKS_DRAIN_S} s after the run ($TASKS_PENDING unfinished)"
 fi

@@ -139,9 +139,10 @@
 #                        PostgreSQL backend with a batch in its socket was seen
 #                        to wait 0.2-0.4 s for the core (a packet capture: the
 #                        batch acknowledged by its kernel at once, answered 331
-#                        ms later while the other backend kept answering): the
-#                        p99 of the nginx cases was 200-440 ms in 6 of 10 runs
-#                        with it on, 10-15 ms in 3 of 3 with it off
+#                        ms later while the other backend kept answering):
+#                        batches stalled 0.2-0.4 s in 6 of 10 runs with it on
+#                        (detail-nginx@64 p99 up to 437 ms), in none of 4 with
+#                        it off (p99 10-15 ms)
 #   NGINX                nginx binary (nginx on the PATH, else /usr/sbin/nginx;
 #                        without one the nginx cases are skipped with a warning)
 # Server settings (PG_POOL_SIZE, PG_PIPELINE, ...) pass through from the

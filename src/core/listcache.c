@@ -76,17 +76,25 @@ static struct entry **slot_of(const char *key, unsigned long long h)
 	return p;
 }
 
+/* The slot of h in seen[], and the value that marks h there. */
+static unsigned long long *seen_slot(unsigned long long h, unsigned long long *mark)
+{
+	*mark = h | 1;
+	return &seen[*mark % SEEN_SLOTS];
+}
+
 static void mark_seen(unsigned long long h)
 {
-	seen[(h | 1) % SEEN_SLOTS] = h | 1;
+	unsigned long long mark, *slot = seen_slot(h, &mark);
+	*slot = mark;
 }
 
 /* Whether h was marked; forgets it either way, and marks it if not. */
 static int seen_once(unsigned long long h)
 {
-	unsigned long long *slot = &seen[(h | 1) % SEEN_SLOTS];
-	int was = *slot == (h | 1);
-	*slot = was ? 0 : (h | 1);
+	unsigned long long mark, *slot = seen_slot(h, &mark);
+	int was = *slot == mark;
+	*slot = was ? 0 : mark;
 	return was;
 }
 

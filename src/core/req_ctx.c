@@ -341,7 +341,7 @@ static int etag_matches(const char *inm, const char *tag)
 	return 0;
 }
 
-static void free_body(const void *data, size_t len, void *arg)
+void req_ctx_release_free(const void *data, size_t len, void *arg)
 {
 	(void)len;
 	(void)arg;
@@ -350,7 +350,7 @@ static void free_body(const void *data, size_t len, void *arg)
 
 /* How body goes out: copied (release NULL), or referenced by the output
  * buffer until written and then release(body, len, arg), which also runs at
- * once when nothing is sent (free_body: handed over). tag: body's weak ETag
+ * once when nothing is sent (req_ctx_release_free: handed over). tag: body's weak ETag
  * when known, else computed here when etag is set. */
 struct body_src {
 	void (*release)(const void *body, size_t len, void *arg);
@@ -420,7 +420,7 @@ void req_ctx_reply(struct req_ctx *ctx, int status, const char *content_type, co
 void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_type, char *body,
 			 size_t len, int etag)
 {
-	static const struct body_src owned = {free_body, NULL, NULL};
+	static const struct body_src owned = {req_ctx_release_free, NULL, NULL};
 	reply(ctx, status, content_type, body, len, etag, &owned);
 }
 

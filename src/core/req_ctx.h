@@ -82,6 +82,8 @@ void req_ctx_reply_owned(struct req_ctx *ctx, int status, const char *content_ty
 void req_ctx_reply_ref(struct req_ctx *ctx, int status, const char *content_type, const char *body,
 		       size_t len, const char *tag,
 		       void (*release)(const void *body, size_t len, void *arg), void *arg);
+/* A release for req_ctx_reply_ref that frees body (handed over, malloc'd). */
+void req_ctx_release_free(const void *body, size_t len, void *arg);
 /* Serialises doc (takes ownership) as JSON:API (or plain JSON). May free ctx. */
 void req_ctx_reply_json(struct req_ctx *ctx, int status, struct json_object *doc, int jsonapi);
 /* A JSON:API error document. May free ctx. */

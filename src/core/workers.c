@@ -2,9 +2,10 @@
  * workers: the thread pool for CPU-heavy jobs. Two lists under one mutex:
  * `todo` (accepted, waiting for a thread) and `finished` (work ran, `done`
  * pending). A thread takes the first job of `todo` that may run: big jobs
- * beyond big_max running wait, in order, while other jobs pass them. A pool thread that finishes a
- * job moves it to `finished` and bumps the eventfd; the loop's event on that fd takes the whole
- * list and calls each `done`.
+ * beyond big_max running wait, in order, while other jobs pass them. A
+ * pool thread that finishes a job moves it to `finished` and bumps the
+ * eventfd; the loop's event on that fd takes the whole list and calls each
+ * `done`.
  *
  * Owns: the threads, the job objects, the eventfd and its event. Never:
  * calls `done` off the loop thread (except from workers_stop, which runs on

@@ -179,12 +179,6 @@ static int accepts_gzip(const char *ae)
 	return 0;
 }
 
-static void docs_free_page(const void *body, size_t len, void *arg)
-{
-	(void)len, (void)arg;
-	free((void *)body);
-}
-
 static void nothing_to_free(const void *body, size_t len, void *arg)
 {
 	(void)body, (void)len, (void)arg;
@@ -232,7 +226,7 @@ void ops_docs(struct req_ctx *ctx)
 		req_ctx_reply_error(ctx, 503, "Cannot serve the documentation now.", NULL, NULL);
 		return;
 	}
-	req_ctx_reply_ref(ctx, 200, type, page, docs_plain, docs_etag, docs_free_page, NULL);
+	req_ctx_reply_ref(ctx, 200, type, page, docs_plain, docs_etag, req_ctx_release_free, NULL);
 }
 
 void ops_metrics(struct req_ctx *ctx)
